@@ -1,0 +1,5 @@
+"""Code shared by the sluice producer and consumer."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

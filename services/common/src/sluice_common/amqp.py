@@ -1,0 +1,676 @@
+"""The AMQP client: the only module that imports pika.
+
+Two sessions, each owning one connection and one I/O thread that runs pika's ``SelectConnection``
+loop. pika is not thread-safe, so every channel operation runs on that thread; other threads hand
+work over with ``ioloop.add_callback_threadsafe``. Because the loop never runs user code, heartbeats
+keep flowing however long a handler takes.
+
+- :class:`Publisher`: publisher confirms always on, persistent messages, ``mandatory`` with
+  returns reported, a bounded window of unconfirmed messages, and republishing of everything
+  unconfirmed after a reconnect (a duplicate is possible, a loss is not).
+- :class:`Consumer`: declares a group's topology, consumes with a prefetch, hands each delivery to a
+  callback, and settles it later from any thread: ack, or forward (publish to a retry tier or the
+  dead-letter queue, wait for the confirm, then ack; a crash in between duplicates, never loses).
+
+Both reconnect with capped exponential backoff. pika's failures never leave this module: they are
+logged, turned into state (``connected``, ``ready``) or raised as :mod:`sluice_common.errors`.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import random
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass
+from typing import Any
+
+import pika
+import pika.exceptions
+from pika.adapters.select_connection import SelectConnection
+
+from sluice_common.config import AmqpSettings, redact_url
+from sluice_common.envelope import Delivery, OutgoingMessage
+from sluice_common.errors import PublishError, TopologyConflict
+from sluice_common.topology import GroupTopology
+
+__all__ = ["AmqpObserver", "Consumer", "DeliveryHandle", "Publisher", "compute_backoff"]
+
+#: First and longest pause between reconnection attempts, in seconds.
+RECONNECT_MIN_S = 0.5
+RECONNECT_MAX_S = 30.0
+#: The I/O thread counts as alive while its loop ticked this recently (see ``alive``).
+STALL_AFTER_S = 30.0
+#: AMQP reply code for a declaration whose arguments differ from the existing object's.
+PRECONDITION_FAILED = 406
+
+
+def compute_backoff(attempt: int, *, rand: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before reconnection attempt ``attempt`` (1-based): doubling, capped, jittered.
+
+    ``rand`` returns a number in [0, 1); pass ``lambda: 0.5`` for a deterministic delay.
+    """
+    ceiling = min(RECONNECT_MAX_S, RECONNECT_MIN_S * 2 ** max(attempt - 1, 0))
+    return ceiling / 2 + ceiling / 2 * rand()  # "equal jitter": never less than half the ceiling
+
+
+class AmqpObserver:
+    """Hooks the sessions call on their I/O thread. ``metrics.py`` implements them; all are no-ops here."""
+
+    def on_connection(self, connected: bool) -> None:
+        """The connection opened or closed."""
+
+    def on_publish(self, outcome: str, seconds: float) -> None:
+        """A publish ended as ``confirmed``, ``nacked`` or ``returned`` after ``seconds``."""
+
+    def on_queue_stats(self, queue: str, messages: int, consumers: int) -> None:
+        """A queue's ready-message and consumer counts were read from the broker."""
+
+
+def connection_parameters(settings: AmqpSettings, name: str) -> pika.URLParameters:
+    """pika parameters for the broker, with TLS set up from the settings' files."""
+    params = pika.URLParameters(settings.url)
+    params.heartbeat = settings.heartbeat_s
+    params.connection_attempts = 1  # the session's own loop retries, with backoff
+    params.socket_timeout = 10
+    params.client_properties = {"connection_name": f"{name}@{socket.gethostname()}"}
+    if settings.url.startswith("amqps://"):
+        context = ssl.create_default_context(cafile=settings.ca_file or None)
+        if settings.cert_file:
+            context.load_cert_chain(settings.cert_file, settings.key_file)
+        params.ssl_options = pika.SSLOptions(context, server_hostname=params.host)
+    return params
+
+
+def describe(error: BaseException | None) -> str:
+    """A one-line, credential-free account of a pika failure."""
+    if isinstance(error, pika.exceptions.ProbableAuthenticationError):
+        return "authentication failed: check the user name and password"
+    if isinstance(error, pika.exceptions.ProbableAccessDeniedError):
+        return "access denied: the user may not use this virtual host"
+    if isinstance(error, (pika.exceptions.ConnectionClosed, pika.exceptions.ChannelClosed)):
+        return f"{error.reply_code} {error.reply_text}"
+    if isinstance(error, pika.exceptions.AMQPConnectionError) and error.args:
+        inner = error.args[0]
+        if isinstance(inner, ssl.SSLError):
+            return f"TLS handshake failed: {inner.reason or inner}"
+        return describe(inner) if isinstance(inner, BaseException) else str(inner)
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted: {error.verify_message}"
+    return f"{type(error).__name__}: {error}" if error else "unknown reason"
+
+
+class _Session:
+    """One connection, its I/O thread, and reconnection with backoff. Subclasses open channels."""
+
+    def __init__(self, settings: AmqpSettings, *, name: str, observer: AmqpObserver | None) -> None:
+        self._params = connection_parameters(settings, name)
+        self._url = redact_url(settings.url)
+        self._name = name
+        self._observer = observer or AmqpObserver()
+        self._log = logging.getLogger(f"sluice.amqp.{type(self).__name__}")
+        self._connection: SelectConnection | None = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"{name}-io", daemon=True)
+        self._last_tick = time.monotonic()
+        self.connected = False
+        #: Set when the broker refused our topology: retrying cannot help, the service must exit.
+        self.fatal_error: Exception | None = None
+
+    # -- life cycle, called from any thread ------------------------------------------------
+
+    def start(self) -> None:
+        """Start the I/O thread; it connects and keeps reconnecting until :meth:`stop`."""
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Close the connection and wait for the I/O thread to end."""
+        self._stopping.set()
+        self._call(self._close_connection)
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        """The I/O thread runs and its loop ticked recently (liveness)."""
+        return self._thread.is_alive() and time.monotonic() - self._last_tick < STALL_AFTER_S
+
+    def _call(self, fn: Callable[[], None]) -> bool:
+        """Run ``fn`` on the I/O thread; False when there is no connection to run it on."""
+        connection = self._connection
+        if connection is None or connection.is_closed:
+            return False
+        try:
+            connection.ioloop.add_callback_threadsafe(fn)
+        except (pika.exceptions.AMQPError, RuntimeError, OSError, AttributeError):
+            return False  # the loop closed in between; the next connection starts afresh
+        return True
+
+    # -- the I/O thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        attempt = 0
+        while not self._stopping.is_set() and self.fatal_error is None:
+            self._last_tick = time.monotonic()
+            self._connection = SelectConnection(
+                self._params,
+                on_open_callback=self._on_connection_open,
+                on_open_error_callback=self._on_connection_error,
+                on_close_callback=self._on_connection_closed,
+            )
+            self._connection.ioloop.call_later(1.0, self._tick)
+            self._connection.ioloop.start()
+            was_connected, self.connected = self.connected, False
+            self._connection.ioloop.close()
+            self._connection = None
+            self._on_disconnected()
+            if self._stopping.is_set() or self.fatal_error is not None:
+                break
+            attempt = 1 if was_connected else attempt + 1
+            delay = compute_backoff(attempt)
+            self._log.info("Reconnecting to %s in %.1fs (attempt %d).", self._url, delay, attempt)
+            while delay > 0 and not self._stopping.wait(min(delay, 1.0)):
+                self._last_tick = time.monotonic()
+                delay -= 1.0
+        self._log.info("Connection loop of %s has ended.", self._name)
+
+    def _tick(self) -> None:
+        self._last_tick = time.monotonic()
+        if self._connection is not None and not self._connection.is_closed:
+            self._connection.ioloop.call_later(1.0, self._tick)
+
+    def _on_connection_open(self, connection: SelectConnection) -> None:
+        self.connected = True
+        self._observer.on_connection(True)
+        self._log.info("Connected to %s.", self._url)
+        if self._stopping.is_set():
+            connection.close()
+            return
+        self._on_connected(connection)
+
+    def _on_connection_error(self, connection: SelectConnection, error: BaseException) -> None:
+        self._log.warning("Could not connect to %s: %s.", self._url, describe(error))
+        connection.ioloop.stop()
+
+    def _on_connection_closed(self, connection: SelectConnection, reason: BaseException) -> None:
+        if self.connected:
+            self._observer.on_connection(False)
+        level = logging.INFO if self._stopping.is_set() else logging.WARNING
+        self._log.log(level, "Connection to %s closed: %s.", self._url, describe(reason))
+        connection.ioloop.stop()
+
+    def _close_connection(self) -> None:
+        connection = self._connection
+        if connection is not None and not (connection.is_closing or connection.is_closed):
+            connection.close()
+
+    def _fail(self, error: Exception) -> None:
+        """Give up for good: record why and close; the service reads ``fatal_error`` and exits."""
+        self._log.error("%s", error)
+        self.fatal_error = error
+        self._close_connection()
+
+    def _on_channel_closed(self, channel: Any, reason: BaseException) -> None:
+        """A channel closed under us: close the connection too, so that everything restarts cleanly."""
+        if isinstance(reason, pika.exceptions.ChannelClosedByBroker) and reason.reply_code == PRECONDITION_FAILED:
+            self._fail(TopologyConflict(f"the broker refused a declaration: {reason.reply_text}"))
+            return
+        if not self._stopping.is_set():
+            self._log.warning("Channel %s closed: %s; reconnecting.", channel.channel_number, describe(reason))
+        self._close_connection()
+
+    # -- subclass hooks ------------------------------------------------------------------------
+
+    def _on_connected(self, connection: SelectConnection) -> None:
+        raise NotImplementedError
+
+    def _on_disconnected(self) -> None:
+        """Runs on the I/O thread after a connection ended and before the next one."""
+
+
+@dataclass
+class _Pending:
+    message: OutgoingMessage
+    future: Future[None]
+    published_at: float = 0.0
+
+
+def _properties(message: OutgoingMessage) -> pika.BasicProperties:
+    return pika.BasicProperties(
+        content_type=message.content_type,
+        delivery_mode=2,  # persistent
+        message_id=message.message_id,
+        timestamp=message.timestamp,
+        type=message.type,
+        headers=message.headers,
+    )
+
+
+class Publisher(_Session):
+    """Publishes with confirms from any thread; each message gets a future that resolves on its confirm.
+
+    Usage::
+
+        publisher = Publisher(settings.amqp, exchange="sluice.events", max_outstanding=1000)
+        publisher.start()
+        futures = publisher.publish([encode(event, "sluice.events")])
+        futures[0].result(timeout=10)   # None once confirmed, else PublishError
+    """
+
+    def __init__(
+        self,
+        settings: AmqpSettings,
+        *,
+        exchange: str,
+        max_outstanding: int = 1000,
+        name: str = "sluice-producer",
+        observer: AmqpObserver | None = None,
+    ) -> None:
+        super().__init__(settings, name=name, observer=observer)
+        self._exchange = exchange
+        self._window = threading.BoundedSemaphore(max_outstanding)
+        self._queue: collections.deque[_Pending] = collections.deque()  # waiting to be published
+        self._unconfirmed: dict[int, _Pending] = {}  # by delivery tag, in publish order
+        self._returned: collections.Counter[str] = collections.Counter()  # message ids returned, not yet acked
+        self._channel: Any = None
+        self._next_tag = 1
+        self._drain_scheduled = threading.Event()
+        self.ready = False
+        #: True while the broker blocks publishing (memory or disk alarm).
+        self.blocked = False
+
+    def publish(self, messages: Sequence[OutgoingMessage], *, timeout: float = 10.0) -> list[Future[None]]:
+        """Queue messages for publishing; returns one future per message, in order.
+
+        Blocks while ``max_outstanding`` messages are unconfirmed, for at most ``timeout`` seconds.
+        A future's result is ``None`` once the broker confirmed the message; otherwise it raises
+        :class:`PublishError` (``nacked``, ``returned``, or ``timeout`` when the window stayed full).
+        """
+        deadline = time.monotonic() + timeout
+        futures = []
+        for message in messages:
+            future: Future[None] = Future()
+            if not self._window.acquire(timeout=max(deadline - time.monotonic(), 0)):
+                future.set_exception(PublishError("timeout", "too many messages are waiting for a confirm"))
+            else:
+                self._queue.append(_Pending(message, future))
+            futures.append(future)
+        if not self._drain_scheduled.is_set():
+            self._drain_scheduled.set()
+            if not self._call(self._drain):
+                self._drain_scheduled.clear()  # not connected: _on_ready drains
+        return futures
+
+    def publish_and_wait(self, messages: Sequence[OutgoingMessage], *, timeout: float) -> list[PublishError | None]:
+        """Publish and wait for every confirm: ``None`` per confirmed message, else its error.
+
+        Unconfirmed messages still queued when the time is up are withdrawn, so a caller that
+        reports a failure never has the message published behind its back.
+        """
+        deadline = time.monotonic() + timeout
+        futures = self.publish(messages, timeout=timeout)
+        results: list[PublishError | None] = []
+        for future in futures:
+            try:
+                future.result(timeout=max(deadline - time.monotonic(), 0))
+                results.append(None)
+            except PublishError as e:
+                results.append(e)
+            except TimeoutError:
+                future.cancel()
+                results.append(PublishError("timeout", f"no confirm within {timeout:g}s"))
+        return results
+
+    # -- the I/O thread ----------------------------------------------------------------------
+
+    def _on_connected(self, connection: SelectConnection) -> None:
+        connection.add_on_connection_blocked_callback(self._on_blocked)
+        connection.add_on_connection_unblocked_callback(self._on_unblocked)
+        connection.channel(on_open_callback=self._on_channel_open)
+
+    def _on_channel_open(self, channel: Any) -> None:
+        self._channel = channel
+        channel.add_on_close_callback(self._on_channel_closed)
+        channel.add_on_return_callback(self._on_return)
+        channel.confirm_delivery(ack_nack_callback=self._on_confirm, callback=lambda _frame: self._on_confirm_mode())
+
+    def _on_confirm_mode(self) -> None:
+        self._channel.exchange_declare(
+            exchange=self._exchange, exchange_type="topic", durable=True, callback=lambda _frame: self._on_ready()
+        )
+
+    def _on_ready(self) -> None:
+        self._next_tag = 1
+        self.ready = True
+        self._log.info("Ready to publish to exchange %r.", self._exchange)
+        self._drain()
+
+    def _drain(self) -> None:
+        self._drain_scheduled.clear()
+        if not self.ready or self.blocked:
+            return
+        channel, now = self._channel, time.monotonic()
+        while self._queue:
+            pending = self._queue.popleft()
+            if pending.future.cancelled():
+                self._window.release()  # withdrawn by a caller that gave up waiting
+                continue
+            message = pending.message
+            try:
+                channel.basic_publish(
+                    message.exchange, message.routing_key, message.body, _properties(message), mandatory=True
+                )
+            except pika.exceptions.AMQPError as e:
+                self._log.warning("Publish failed: %s; will publish again after reconnecting.", describe(e))
+                self._queue.appendleft(pending)
+                return
+            pending.published_at = now
+            self._unconfirmed[self._next_tag] = pending
+            self._next_tag += 1
+
+    def _on_return(self, _channel: Any, method: Any, properties: Any, _body: bytes) -> None:
+        # basic.return precedes the message's basic.ack: remember it and settle it on the ack.
+        self._returned[properties.message_id] += 1
+        self._log.warning(
+            "Message returned by the broker: %s (routing key %r).",
+            method.reply_text,
+            method.routing_key,
+            extra={"message_id": properties.message_id},
+        )
+
+    def _on_confirm(self, frame: Any) -> None:
+        method = frame.method
+        nacked = isinstance(method, pika.spec.Basic.Nack)
+        tags = [method.delivery_tag]
+        if method.multiple:
+            tags = [t for t in self._unconfirmed if t <= method.delivery_tag]
+        now = time.monotonic()
+        for tag in tags:
+            pending = self._unconfirmed.pop(tag, None)
+            if pending is None:
+                continue
+            message_id = pending.message.message_id
+            if nacked:
+                outcome, error = "nacked", PublishError("nacked", "the broker could not take the message")
+            elif self._returned[message_id]:
+                self._returned[message_id] -= 1
+                if not self._returned[message_id]:
+                    del self._returned[message_id]
+                outcome = "returned"
+                error = PublishError("returned", f"no queue is bound for routing key {pending.message.routing_key!r}")
+            else:
+                outcome, error = "confirmed", None
+            self._observer.on_publish(outcome, now - pending.published_at)
+            self._window.release()
+            _resolve(pending.future, error)
+
+    def _on_blocked(self, _connection: Any, frame: Any) -> None:
+        self.blocked = True
+        self._log.warning("The broker blocks publishing: %s.", getattr(frame.method, "reason", "resource alarm"))
+
+    def _on_unblocked(self, _connection: Any, _frame: Any) -> None:
+        self.blocked = False
+        self._log.info("The broker accepts publishing again.")
+        self._drain()
+
+    def _on_disconnected(self) -> None:
+        # Everything not confirmed goes out again, in its original order, on the next connection.
+        self.ready = False
+        self.blocked = False
+        if self._unconfirmed:
+            self._log.warning("%d unconfirmed message(s) will be published again.", len(self._unconfirmed))
+        self._queue.extendleft(reversed(self._unconfirmed.values()))
+        self._unconfirmed.clear()
+        self._returned.clear()
+        self._channel = None
+
+
+def _resolve(future: Future[None], error: PublishError | None) -> None:
+    """Settle a publish future, unless its caller already withdrew it."""
+    try:
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+    except InvalidStateError:
+        pass  # cancelled after it was published: the caller already reported it as not confirmed
+
+
+@dataclass(frozen=True)
+class DeliveryHandle:
+    """Identifies one delivery for settling; only valid on the connection that delivered it."""
+
+    generation: int
+    tag: int
+
+
+@dataclass(frozen=True)
+class _Settlement:
+    handle: DeliveryHandle
+    forward: OutgoingMessage | None  # publish this (confirmed) before acking; None: just ack
+
+
+class Consumer(_Session):
+    """Consumes a group's work queue and settles deliveries from any thread.
+
+    ``on_delivery(delivery, handle)`` runs on the I/O thread and must return quickly (hand the
+    work to a pool). Settle each delivery exactly once with :meth:`ack` or :meth:`forward`; one
+    not settled before the connection closes goes back to the queue.
+    """
+
+    def __init__(
+        self,
+        settings: AmqpSettings,
+        topology: GroupTopology,
+        *,
+        prefetch: int,
+        on_delivery: Callable[[Delivery, DeliveryHandle], None],
+        queue_poll_s: float = 5.0,
+        name: str = "sluice-consumer",
+        observer: AmqpObserver | None = None,
+    ) -> None:
+        super().__init__(settings, name=name, observer=observer)
+        self._topology = topology
+        self._prefetch = prefetch
+        self._on_delivery = on_delivery
+        self._queue_poll_s = queue_poll_s
+        self._generation = 0
+        self._consume_channel: Any = None
+        self._publish_channel: Any = None
+        self._consumer_tag: str | None = None
+        self._outstanding: collections.deque[int] = collections.deque()  # unsettled tags, arrival order
+        self._settlements: collections.deque[_Settlement] = collections.deque()
+        self._settle_scheduled = threading.Event()
+        self._forwards: dict[int, DeliveryHandle] = {}  # publish tag -> delivery to ack on confirm
+        self._next_publish_tag = 1
+        self._paused = False
+        self.ready = False
+
+    @property
+    def settling(self) -> int:
+        """Settlements requested but not yet done (acks queued, forwards awaiting their confirm)."""
+        return len(self._settlements) + len(self._forwards)
+
+    def ack(self, handle: DeliveryHandle) -> None:
+        """Acknowledge a delivery (thread-safe)."""
+        self._settle(_Settlement(handle, None))
+
+    def forward(self, handle: DeliveryHandle, message: OutgoingMessage) -> None:
+        """Publish ``message`` with a confirm, then ack the delivery (thread-safe).
+
+        If the broker nacks the publish, the delivery is requeued instead: it is never dropped.
+        """
+        self._settle(_Settlement(handle, message))
+
+    def stop_consuming(self) -> None:
+        """Ask the broker to stop sending deliveries; settling goes on (thread-safe)."""
+        self._paused = True
+        self._call(self._cancel)
+
+    # -- the I/O thread ----------------------------------------------------------------------
+
+    def _settle(self, settlement: _Settlement) -> None:
+        self._settlements.append(settlement)
+        if not self._settle_scheduled.is_set():
+            self._settle_scheduled.set()
+            self._call(self._apply_settlements)
+
+    def _on_connected(self, connection: SelectConnection) -> None:
+        self._generation += 1
+        connection.channel(on_open_callback=self._on_publish_channel_open)
+
+    def _on_publish_channel_open(self, channel: Any) -> None:
+        self._publish_channel = channel
+        channel.add_on_close_callback(self._on_channel_closed)
+        channel.confirm_delivery(ack_nack_callback=self._on_forward_confirm, callback=lambda _f: self._declare())
+
+    def _declare(self) -> None:
+        """Declare exchange, queues and bindings in order; each step's callback starts the next."""
+        topology, channel = self._topology, self._publish_channel
+        steps: list[Callable[[Callable[[Any], None]], None]] = [
+            lambda cb: channel.exchange_declare(topology.exchange, "topic", durable=True, callback=cb)
+        ]
+        for spec in topology.queues:
+            steps.append(
+                lambda cb, s=spec: channel.queue_declare(s.name, durable=True, arguments=s.arguments, callback=cb)
+            )
+        for key in topology.binding_keys:
+            steps.append(lambda cb, k=key: channel.queue_bind(topology.work.name, topology.exchange, k, callback=cb))
+        _chain(steps, done=self._open_consume_channel)
+
+    def _open_consume_channel(self) -> None:
+        self._log.info(
+            "Topology of group %r declared: %s.", self._topology.group, ", ".join(q.name for q in self._topology.queues)
+        )
+        assert self._connection is not None
+        self._connection.channel(on_open_callback=self._on_consume_channel_open)
+
+    def _on_consume_channel_open(self, channel: Any) -> None:
+        self._consume_channel = channel
+        channel.add_on_close_callback(self._on_channel_closed)
+        channel.basic_qos(prefetch_count=self._prefetch, callback=lambda _f: self._consume())
+
+    def _consume(self) -> None:
+        if self._paused:
+            return
+        self._consumer_tag = self._consume_channel.basic_consume(
+            self._topology.work.name, self._on_message, callback=lambda _f: self._on_consuming()
+        )
+
+    def _on_consuming(self) -> None:
+        self.ready = True
+        self._log.info("Consuming from %r with prefetch %d.", self._topology.work.name, self._prefetch)
+        self._poll_queues()
+
+    def _cancel(self) -> None:
+        if self._consume_channel is not None and self._consumer_tag is not None and self._consume_channel.is_open:
+            self._consume_channel.basic_cancel(self._consumer_tag)
+        self._consumer_tag = None
+        self.ready = False
+
+    def _on_message(self, _channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        headers = dict(properties.headers or {})
+        count = headers.get("x-delivery-count", 0)
+        delivery = Delivery(
+            body=body,
+            routing_key=method.routing_key,
+            message_id=properties.message_id,
+            headers=headers,
+            content_type=properties.content_type,
+            type=properties.type,
+            timestamp=properties.timestamp,
+            redelivered=method.redelivered,
+            delivery_count=count if isinstance(count, int) else 0,
+        )
+        self._outstanding.append(method.delivery_tag)
+        self._on_delivery(delivery, DeliveryHandle(self._generation, method.delivery_tag))
+
+    def _apply_settlements(self) -> None:
+        self._settle_scheduled.clear()
+        acked: set[int] = set()
+        channel = self._consume_channel
+        while self._settlements:
+            settlement = self._settlements.popleft()
+            if settlement.handle.generation != self._generation or channel is None or not channel.is_open:
+                continue  # delivered on a connection that is gone: the broker redelivers it
+            if settlement.forward is None:
+                acked.add(settlement.handle.tag)
+                continue
+            message = settlement.forward
+            try:
+                self._publish_channel.basic_publish(
+                    message.exchange, message.routing_key, message.body, _properties(message)
+                )
+            except pika.exceptions.AMQPError as e:
+                self._log.warning("Forward failed: %s; the delivery will be redelivered.", describe(e))
+                continue
+            self._forwards[self._next_publish_tag] = settlement.handle
+            self._next_publish_tag += 1
+        self._ack_many(acked)
+
+    def _on_forward_confirm(self, frame: Any) -> None:
+        method = frame.method
+        tags = [method.delivery_tag]
+        if method.multiple:
+            tags = [t for t in self._forwards if t <= method.delivery_tag]
+        handles = [h for h in (self._forwards.pop(t, None) for t in tags) if h is not None]
+        if isinstance(method, pika.spec.Basic.Nack):
+            for handle in handles:
+                self._log.warning("The broker nacked a forwarded message; its delivery goes back to the queue.")
+                self._consume_channel.basic_nack(handle.tag, requeue=True)
+                self._outstanding.remove(handle.tag)
+            return
+        self._ack_many({h.tag for h in handles if h.generation == self._generation})
+
+    def _ack_many(self, tags: set[int]) -> None:
+        """Ack the longest settled prefix with one ``multiple`` ack, the rest one by one."""
+        if not tags:
+            return
+        channel, last = self._consume_channel, None
+        while self._outstanding and self._outstanding[0] in tags:
+            last = self._outstanding.popleft()
+            tags.discard(last)
+        if last is not None:
+            channel.basic_ack(last, multiple=True)
+        for tag in tags:
+            channel.basic_ack(tag)
+            self._outstanding.remove(tag)
+
+    def _poll_queues(self) -> None:
+        """Read each queue's depth with a passive declare, then again every ``queue_poll_s``."""
+        channel = self._publish_channel
+        if channel is None or not channel.is_open:
+            return
+        for spec in self._topology.queues:
+            channel.queue_declare(spec.name, passive=True, callback=self._on_queue_stats)
+        assert self._connection is not None
+        self._connection.ioloop.call_later(self._queue_poll_s, self._poll_queues)
+
+    def _on_queue_stats(self, frame: Any) -> None:
+        method = frame.method
+        self._observer.on_queue_stats(method.queue, method.message_count, method.consumer_count)
+
+    def _on_disconnected(self) -> None:
+        self.ready = False
+        self._consume_channel = self._publish_channel = None
+        self._consumer_tag = None
+        self._outstanding.clear()
+        self._forwards.clear()
+        self._next_publish_tag = 1
+
+
+def _chain(steps: Iterable[Callable[[Callable[[Any], None]], None]], *, done: Callable[[], None]) -> None:
+    """Run asynchronous steps one after another: each gets a callback that starts the next."""
+    remaining = list(steps)
+
+    def next_step(_frame: Any = None) -> None:
+        if remaining:
+            remaining.pop(0)(next_step)
+        else:
+            done()
+
+    next_step()

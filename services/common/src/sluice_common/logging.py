@@ -1,0 +1,49 @@
+"""Structured logs: one JSON object per line on stderr.
+
+Call :func:`configure_logging` once, from a service's ``__main__``. Pass ``extra={"message_id": ...}``
+on every line about a message; it becomes a field of the JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+
+__all__ = ["JsonFormatter", "configure_logging"]
+
+#: ``extra=`` keys copied into the JSON object when present.
+_EXTRA_FIELDS = ("message_id", "event_type", "queue", "reason", "attempts", "outcome", "group")
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as a single-line JSON object with time, level, logger and message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in _EXTRA_FIELDS:
+            value = record.__dict__.get(key)
+            if value is not None:
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    """Send sluice's logs to stderr as JSON (or plain text with ``fmt="text"``)."""
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("pika").setLevel(logging.WARNING if level != "DEBUG" else logging.INFO)

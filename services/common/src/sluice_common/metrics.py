@@ -1,0 +1,69 @@
+"""Every sluice metric, in one place. The chart, dashboard, alerts and autoscaling depend on these names.
+
+The names are a contract (README, "Metrics"); change them only with a migration note.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, Info
+
+from sluice_common.amqp import AmqpObserver
+
+__all__ = [
+    "BROKER_CONNECTED",
+    "BUILD_INFO",
+    "DEAD_LETTERS",
+    "MESSAGES_INFLIGHT",
+    "MESSAGES_PROCESSED",
+    "MESSAGES_PUBLISHED",
+    "PROCESSING_SECONDS",
+    "PUBLISH_CONFIRM_SECONDS",
+    "QUEUE_CONSUMERS",
+    "QUEUE_MESSAGES",
+    "MetricsObserver",
+]
+
+#: Latency buckets from 1 ms to 1 min: confirms take milliseconds, webhook calls up to their timeout.
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+MESSAGES_PUBLISHED = Counter(
+    "sluice_messages_published", "Messages published, by broker outcome.", ["outcome"]
+)
+PUBLISH_CONFIRM_SECONDS = Histogram(
+    "sluice_publish_confirm_seconds", "Time from publish to the broker's confirm.", buckets=_BUCKETS
+)
+MESSAGES_PROCESSED = Counter(
+    "sluice_messages_processed", "Messages settled by a consumer, by outcome.", ["outcome"]
+)
+DEAD_LETTERS = Counter("sluice_dead_letters", "Messages sent to the dead-letter queue, by reason.", ["reason"])
+PROCESSING_SECONDS = Histogram(
+    "sluice_message_processing_seconds", "Time to process one message, decode to sink, by sink.", ["sink"],
+    buckets=_BUCKETS,
+)
+MESSAGES_INFLIGHT = Gauge("sluice_messages_inflight", "Messages being processed right now.")
+QUEUE_MESSAGES = Gauge("sluice_queue_messages", "Ready messages in a queue, as last read from the broker.", ["queue"])
+QUEUE_CONSUMERS = Gauge("sluice_queue_consumers", "Consumers of a queue, as last read from the broker.", ["queue"])
+BROKER_CONNECTED = Gauge("sluice_broker_connected", "1 while connected to the broker, else 0.")
+BUILD_INFO = Info("sluice_build", "The running sluice version.")
+
+for _outcome in ("confirmed", "nacked", "returned"):
+    MESSAGES_PUBLISHED.labels(_outcome)
+for _outcome in ("acked", "retried", "dead_lettered"):
+    MESSAGES_PROCESSED.labels(_outcome)
+for _reason in ("invalid", "rejected", "max_attempts", "delivery_limit"):
+    DEAD_LETTERS.labels(_reason)
+
+
+class MetricsObserver(AmqpObserver):
+    """Updates the broker-side metrics from the AMQP sessions' hooks."""
+
+    def on_connection(self, connected: bool) -> None:
+        BROKER_CONNECTED.set(1 if connected else 0)
+
+    def on_publish(self, outcome: str, seconds: float) -> None:
+        MESSAGES_PUBLISHED.labels(outcome).inc()
+        PUBLISH_CONFIRM_SECONDS.observe(seconds)
+
+    def on_queue_stats(self, queue: str, messages: int, consumers: int) -> None:
+        QUEUE_MESSAGES.labels(queue).set(messages)
+        QUEUE_CONSUMERS.labels(queue).set(consumers)

@@ -1,0 +1,87 @@
+"""A source of synthetic events at a steady rate, for a fixed count or until stopped."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from concurrent.futures import Future
+
+from sluice_common.envelope import Event
+from sluice_common.errors import PublishError
+from sluice_producer.publisher import EventPublisher
+from sluice_producer.sources.base import Source
+from sluice_producer.sources.synthetic import make_event
+
+__all__ = ["Generator"]
+
+#: How often the generator wakes up to publish the events due since the last time.
+TICK_S = 0.02
+#: Most events published in one tick.
+MAX_BATCH = 1000
+#: How often it logs its progress.
+PROGRESS_EVERY_S = 10.0
+
+
+class Generator(Source):
+    """Publishes ``rate`` synthetic events per second, mixing ``kinds``, ``count`` in all (0: no end).
+
+    It never waits for a confirm before publishing more; the publisher's window of unconfirmed
+    messages is what slows it down when the broker lags or blocks.
+    """
+
+    name = "generator"
+
+    def __init__(self, *, rate: float, count: int, kinds: tuple[str, ...], rng: random.Random | None = None) -> None:
+        self._rate = rate
+        self._count = count
+        self._kinds = kinds
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self.published = self.confirmed = self.failed = 0
+        self._log = logging.getLogger("sluice.generator")
+
+    def run(self, publisher: EventPublisher, stop: threading.Event) -> None:
+        started = last_progress = time.monotonic()
+        pending: list[Future[None]] = []
+        while not stop.is_set() and not (self._count and self.published >= self._count):
+            now = time.monotonic()
+            due = int((now - started) * self._rate) - self.published
+            if self._count:
+                due = min(due, self._count - self.published)
+            due = min(due, MAX_BATCH)  # after a stall, catch up gradually rather than all at once
+            if due > 0:
+                batch = [publisher.check(self._event(self.published + i)) for i in range(due)]
+                futures = publisher.publisher.publish(batch, timeout=3600)
+                for future in futures:
+                    future.add_done_callback(self._on_done)
+                pending.extend(futures)
+                self.published += due
+            if now - last_progress >= PROGRESS_EVERY_S:
+                last_progress = now
+                self._progress()
+            pending = [f for f in pending if not f.done()]
+            stop.wait(TICK_S)
+        for future in pending:  # a fixed count ends when every message has its outcome
+            while not future.done() and not stop.wait(0.05):
+                pass
+        self._progress()
+
+    def _event(self, n: int) -> Event:
+        return make_event(self._kinds[n % len(self._kinds)], self._rng, n)
+
+    def _on_done(self, future: Future[None]) -> None:
+        error = None if future.cancelled() else future.exception()
+        with self._lock:
+            if error is None and not future.cancelled():
+                self.confirmed += 1
+            else:
+                self.failed += 1
+        if isinstance(error, PublishError) and error.outcome != "returned":
+            self._log.warning("Generated event not confirmed: %s", error)
+
+    def _progress(self) -> None:
+        self._log.info(
+            "Generator: %d published, %d confirmed, %d failed.", self.published, self.confirmed, self.failed
+        )

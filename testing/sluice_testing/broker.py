@@ -1,0 +1,130 @@
+"""A test's view of a real RabbitMQ: start it, inspect queues, read and publish raw messages.
+
+Tests may use pika directly: the rule that only ``sluice_common.amqp`` imports it holds for the
+services, not for the code that checks them from outside.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pika
+import requests
+
+__all__ = ["Broker", "RawMessage", "start_broker"]
+
+REPO = Path(__file__).resolve().parents[2]
+RABBITMQ_SCRIPT = REPO / "scripts" / "rabbitmq.sh"
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """A message read from a queue, as the broker holds it."""
+
+    body: bytes
+    routing_key: str
+    headers: dict[str, Any]
+    message_id: str | None
+    content_type: str | None
+
+
+def start_broker(name: str = "sluice-test") -> Broker:
+    """Start (or reuse) the RabbitMQ 4.x test container ``name`` and return a handle on it.
+
+    ``SLUICE_TEST_AMQP_URL`` + ``SLUICE_TEST_MANAGEMENT_URL`` point at an existing broker instead.
+    """
+    if os.environ.get("SLUICE_TEST_AMQP_URL"):
+        return Broker(os.environ["SLUICE_TEST_AMQP_URL"], os.environ["SLUICE_TEST_MANAGEMENT_URL"], name=None)
+    return Broker.from_env_lines(_script("start", name), name=name)
+
+
+def _script(command: str, name: str) -> str:
+    result = subprocess.run(
+        ["bash", str(RABBITMQ_SCRIPT), command, name], capture_output=True, text=True, timeout=600, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"scripts/rabbitmq.sh {command} {name} failed:\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+class Broker:
+    """A running RabbitMQ: its URLs, and helpers that talk to it with pika and the management API."""
+
+    def __init__(self, amqp_url: str, management_url: str, *, name: str | None, metrics_url: str = "") -> None:
+        self.amqp_url = amqp_url
+        self.management_url = management_url.rstrip("/")
+        self.metrics_url = metrics_url
+        self.name = name
+
+    @classmethod
+    def from_env_lines(cls, text: str, *, name: str | None) -> Broker:
+        env = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and line.startswith("SLUICE_"))
+        return cls(env["SLUICE_AMQP_URL"], env["SLUICE_MANAGEMENT_URL"], name=name,
+                   metrics_url=env.get("SLUICE_RABBITMQ_METRICS_URL", ""))
+
+    # -- container control (only for a broker this module started) ------------------------------
+
+    def restart(self, *, hard: bool = False) -> None:
+        """Restart the container on the same volume (``hard``: SIGKILL first); the URLs may change."""
+        assert self.name, "only a broker started by the tests can be restarted"
+        fresh = Broker.from_env_lines(_script("kill" if hard else "restart", self.name), name=self.name)
+        self.amqp_url, self.management_url, self.metrics_url = fresh.amqp_url, fresh.management_url, fresh.metrics_url
+
+    # -- management API ----------------------------------------------------------------------------
+
+    def _api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        parsed = urllib.parse.urlsplit(self.management_url)
+        base = f"{parsed.scheme}://{parsed.hostname}:{parsed.port}"
+        auth = (urllib.parse.unquote(parsed.username or ""), urllib.parse.unquote(parsed.password or ""))
+        return requests.request(method, base + path, auth=auth, timeout=10, **kwargs)
+
+    def queue(self, name: str) -> dict[str, Any] | None:
+        """The management API's record of a queue, or None if it does not exist."""
+        response = self._api("GET", f"/api/queues/%2F/{urllib.parse.quote(name, safe='')}")
+        return None if response.status_code == 404 else response.json()
+
+    def queue_names(self, prefix: str) -> list[str]:
+        """Names of the queues starting with ``prefix``."""
+        return sorted(q["name"] for q in self._api("GET", "/api/queues/%2F?columns=name").json() if q["name"].startswith(prefix))
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Delete every queue and exchange whose name starts with ``prefix``."""
+        for name in self.queue_names(prefix):
+            self._api("DELETE", f"/api/queues/%2F/{urllib.parse.quote(name, safe='')}")
+        for exchange in self._api("GET", "/api/exchanges/%2F?columns=name").json():
+            if exchange["name"].startswith(prefix):
+                self._api("DELETE", f"/api/exchanges/%2F/{urllib.parse.quote(exchange['name'], safe='')}")
+
+    # -- AMQP --------------------------------------------------------------------------------------
+
+    def depth(self, queue: str) -> int:
+        """Messages ready in ``queue`` right now (a passive declare: exact, unlike the management API)."""
+        with pika.BlockingConnection(pika.URLParameters(self.amqp_url)) as connection:
+            return int(connection.channel().queue_declare(queue, passive=True).method.message_count)
+
+    def drain(self, queue: str) -> list[RawMessage]:
+        """Take every ready message out of ``queue`` (acked: they are gone afterwards)."""
+        messages = []
+        with pika.BlockingConnection(pika.URLParameters(self.amqp_url)) as connection:
+            channel = connection.channel()
+            while True:
+                method, properties, body = channel.basic_get(queue, auto_ack=True)
+                if method is None:
+                    return messages
+                messages.append(RawMessage(body, method.routing_key, dict(properties.headers or {}),
+                                           properties.message_id, properties.content_type))
+
+    def publish(self, exchange: str, routing_key: str, body: bytes, *, message_id: str | None = None,
+                headers: dict[str, Any] | None = None, content_type: str | None = "application/json") -> None:
+        """Publish one persistent message with a confirm, as any client could."""
+        with pika.BlockingConnection(pika.URLParameters(self.amqp_url)) as connection:
+            channel = connection.channel()
+            channel.confirm_delivery()
+            properties = pika.BasicProperties(delivery_mode=2, message_id=message_id, headers=headers,
+                                              content_type=content_type)
+            channel.basic_publish(exchange, routing_key, body, properties, mandatory=True)
