@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[3]
@@ -38,7 +39,7 @@ __all__ = [
     "RELEASE",
     "REPO",
     "SCENARIOS",
-    "HelmUnavailable",
+    "ToolUnavailable",
     "RenderError",
     "containers",
     "find_helm",
@@ -47,6 +48,8 @@ __all__ = [
     "pod_specs",
     "render",
     "render_error",
+    "run_script",
+    "skip_or_fail",
     "values_table",
 ]
 
@@ -65,12 +68,39 @@ def _load_values_table():  # type: ignore[no-untyped-def]
 values_table = _load_values_table()
 
 
-class HelmUnavailable(Exception):
-    """No helm binary of the wanted major version could be found or installed."""
+class ToolUnavailable(Exception):
+    """A tool the tests need (helm, Docker, the RabbitMQ test image) could not be found or set up."""
 
 
 class RenderError(Exception):
     """`helm template` failed; the message is helm's stderr."""
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip the test, or fail it on CI, where every tool must be there."""
+    if CI:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def run_script(name: str, *args: str, **env: str) -> str:
+    """The last stdout line of scripts/<name> (the tool scripts print their result there).
+
+    Raises:
+        ToolUnavailable: the script failed; the message has the end of its stderr.
+    """
+    result = subprocess.run(
+        [str(REPO / "scripts" / name), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=1200,
+        check=False,
+    )
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or not lines:
+        raise ToolUnavailable(f"{' '.join(['scripts/' + name, *args])} failed: {result.stderr.strip()[-500:]}")
+    return lines[-1]
 
 
 @functools.cache
@@ -78,16 +108,9 @@ def find_helm(major: int) -> str:
     """Path of a helm binary of that major version, from scripts/get-helm.sh.
 
     Raises:
-        HelmUnavailable: the script failed (no helm on PATH, no download possible).
+        ToolUnavailable: no helm on PATH and none could be installed.
     """
-    env = dict(os.environ, HELM_MAJOR=str(major))
-    result = subprocess.run(
-        [str(REPO / "scripts" / "get-helm.sh")], capture_output=True, text=True, env=env, timeout=300, check=False
-    )
-    lines = result.stdout.strip().splitlines()
-    if result.returncode != 0 or not lines:
-        raise HelmUnavailable(f"scripts/get-helm.sh (HELM_MAJOR={major}) failed: {result.stderr.strip()[-500:]}")
-    return lines[-1]
+    return run_script("get-helm.sh", HELM_MAJOR=str(major))
 
 
 def _set_args(values: dict[str, Any]) -> list[str]:

@@ -7,16 +7,15 @@ reason, except on CI (env CI set), where they fail.
 from __future__ import annotations
 
 import pytest
-from chartlib import CI, HelmUnavailable, find_helm
+from chartlib import ToolUnavailable, find_helm, skip_or_fail
 
 
 def _helm(major: int) -> str:
     try:
         return find_helm(major)
-    except HelmUnavailable as e:
-        if CI:
-            pytest.fail(f"helm {major} is required on CI: {e}")
-        pytest.skip(f"helm {major} not available here: {e}")
+    except ToolUnavailable as e:
+        skip_or_fail(f"helm {major} is not available: {e}")
+        raise  # not reached: skip_or_fail raises
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ from typing import Any
 import pika
 import pika.exceptions
 import pytest
-from chartlib import CI, REPO, one, render
+from chartlib import ToolUnavailable, one, render, run_script, skip_or_fail
 
 from sluice_testing.waiting import wait_for
 
@@ -52,15 +52,11 @@ def _docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.
 
 
 def _test_image() -> str:
-    result = subprocess.run(
-        [str(REPO / "scripts" / "rabbitmq.sh"), "image"], capture_output=True, text=True, timeout=900, check=False
-    )
-    if result.returncode != 0:
-        reason = f"no RabbitMQ test image (scripts/rabbitmq.sh image): {result.stderr.strip()[-400:]}"
-        if CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return result.stdout.strip().splitlines()[-1]
+    try:
+        return run_script("rabbitmq.sh", "image")
+    except ToolUnavailable as e:
+        skip_or_fail(f"no RabbitMQ test image: {e}")
+        raise  # not reached: skip_or_fail raises
 
 
 def _resolve_env(env: list[dict[str, Any]], secret: dict[str, str]) -> dict[str, str]:
