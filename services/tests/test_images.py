@@ -39,6 +39,8 @@ BROKER_URL = f"amqp://sluice:sluice@{BROKER_HOST}:5672/%2F"
 STOP_TIMEOUT = 20
 DRAIN_SECONDS = 10
 CI = bool(os.environ.get("CI"))
+#: How the chart runs the services: read-only root, writable /tmp only, no capabilities.
+HARDENED = ["--read-only", "--tmpfs", "/tmp:mode=1777", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
 
 
 def docker(*args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -97,21 +99,8 @@ def broker(network: str) -> Iterator[Broker]:
     """RabbitMQ 4.0.5 on the test network, reachable from the host on 127.0.0.1."""
     image = script("rabbitmq.sh", "image")
     name = f"sluice-image-test-rabbitmq-{secrets.token_hex(4)}"
-    docker(
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--network",
-        network,
-        "--network-alias",
-        BROKER_HOST,
-        "-p",
-        "127.0.0.1::5672",
-        "-p",
-        "127.0.0.1::15672",
-        image,
-    )
+    docker("run", "-d", "--name", name, "--network", network, "--network-alias", BROKER_HOST,
+           "-p", "127.0.0.1::5672", "-p", "127.0.0.1::15672", image)  # fmt: skip
     try:
         amqp, management = host_port(name, 5672), host_port(name, 15672)
         handle = Broker(
@@ -167,26 +156,8 @@ def start(images: dict[str, str], network: str, broker: Broker) -> Iterator:
     def run(service: str, *args: str, **env: str) -> Service:
         name = f"sluice-image-test-{service}-{secrets.token_hex(4)}"
         env_args = [a for k, v in {"SLUICE_AMQP_URL": BROKER_URL, **env}.items() for a in ("-e", f"{k}={v}")]
-        docker(
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--network",
-            network,
-            "--read-only",
-            "--tmpfs",
-            "/tmp:mode=1777",
-            "--cap-drop",
-            "ALL",
-            "--security-opt",
-            "no-new-privileges",
-            "-p",
-            "127.0.0.1::8080",
-            *env_args,
-            *args,
-            images[service],
-        )
+        docker("run", "-d", "--name", name, "--network", network, *HARDENED, "-p", "127.0.0.1::8080",
+               *env_args, *args, images[service])  # fmt: skip
         started.append(name)
         handle = Service(name, host_port(name, 8080))
         wait_for(lambda: answers(handle.url("/readyz")), timeout=60, interval=0.2, what=f"{service} /readyz")
@@ -296,3 +267,23 @@ def test_docker_stop_ends_the_producer_with_exit_status_0(start):
     docker("stop", "-t", str(STOP_TIMEOUT), producer.name, timeout=STOP_TIMEOUT + 30)
     assert state(producer.name)["ExitCode"] == 0
     assert time.monotonic() - started < STOP_TIMEOUT
+
+
+def test_helm_test_script_passes_against_running_services(start, images, network):
+    # Given a producer and a consumer reachable by name, as the chart's Services make them
+    start("consumer", "--network-alias", "consumer-default")
+    start("producer", "--network-alias", "producer")
+    script_path = REPO / "charts" / "sluice" / "files" / "helm-test.py"
+    # When the chart's `helm test` script runs in the producer image, as the test Pod runs it
+    result = docker(
+        "run", "--rm", "--network", network, *HARDENED,
+        "-v", f"{script_path}:/etc/sluice-test/helm-test.py:ro",
+        "-e", "SLUICE_TEST_INGEST_URL=http://producer:8080/events",
+        "-e", "SLUICE_TEST_CONSUMER_SERVICES=consumer-default",
+        "-e", "SLUICE_TEST_TIMEOUT_SECONDS=30",
+        "--entrypoint", "/opt/venv/bin/python", images["producer"], "/etc/sluice-test/helm-test.py",
+        check=False, timeout=90,
+    )  # fmt: skip
+    # Then it sees its event acknowledged by the consumer
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASS" in result.stdout
