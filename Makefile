@@ -31,7 +31,7 @@ system-deps: ## Install and start what the tests need: Docker engine, debootstra
 
 .PHONY: demo
 demo: venv system-deps ## Run a producer, two consumers and a flaky sink against a local RabbitMQ 4.x (Ctrl-C stops)
-	$(PY) -m sluice_testing.demo
+	PYTHONPATH=testing $(PY) -m sluice_testing.demo
 
 .PHONY: test
 test: venv system-deps ## Unit, integration (real RabbitMQ 4.x), image and chart tests
