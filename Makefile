@@ -42,6 +42,10 @@ lint: venv ## ruff and mypy
 	$(VENV)/bin/ruff check services testing charts
 	$(VENV)/bin/mypy services/common/src services/producer/src services/consumer/src
 
+.PHONY: bench
+bench: venv system-deps ## Throughput of sluice next to a naive pika baseline, same run (BENCH_MESSAGES=500)
+	PYTHONPATH=testing $(PY) bench/bench.py
+
 ##@ Chart and images
 .PHONY: images
 images: system-deps ## Build sluice/producer and sluice/consumer:$(IMAGE_TAG) on the base from scripts/build-base-image.sh
