@@ -15,6 +15,9 @@ import uuid
 
 import pika
 
+from sluice_common.amqp import Publisher
+from sluice_common.config import Settings
+from sluice_common.envelope import Event, encode
 from sluice_testing.broker import start_broker
 from sluice_testing.processes import ServiceProcess
 from sluice_testing.waiting import wait_for
@@ -54,9 +57,6 @@ def naive_consume(url: str, queue: str, n: int) -> float:
 
 
 def sluice_produce(url: str, prefix: str, n: int) -> float:
-    from sluice_common.amqp import Publisher
-    from sluice_common.config import Settings
-    from sluice_common.envelope import Event, encode
 
     settings = Settings.from_env({"SLUICE_AMQP_URL": url, "SLUICE_TOPOLOGY_EXCHANGE": f"{prefix}.events"})
     publisher = Publisher(settings.amqp, exchange=f"{prefix}.events")

@@ -11,7 +11,6 @@ import signal
 import socket
 import sys
 import threading
-import time
 import urllib.parse
 
 from sluice_testing.broker import start_broker

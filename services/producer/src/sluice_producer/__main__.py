@@ -77,7 +77,8 @@ def main() -> int:
     while not stop.wait(0.5):
         if generator_done.is_set() and not producer.ingest_enabled:
             break  # a fixed count with nothing else to serve: done
-    generator_done.wait(SHUTDOWN_GRACE_S) if producer.generator_rate > 0 else None
+    if producer.generator_rate > 0:
+        generator_done.wait(SHUTDOWN_GRACE_S)  # let the last publishes get their confirms
     server.stop()
     publisher.stop()
     _log.info("Producer has been shut down.")
