@@ -36,7 +36,7 @@ from pika.adapters.select_connection import SelectConnection
 
 from sluice_common.config import AmqpSettings, redact_url
 from sluice_common.envelope import Delivery, OutgoingMessage
-from sluice_common.errors import PublishError, TopologyConflict
+from sluice_common.errors import ConfigError, PublishError, TopologyConflict
 from sluice_common.topology import GroupTopology
 
 __all__ = ["AmqpObserver", "Consumer", "DeliveryHandle", "Publisher", "compute_backoff"]
@@ -80,11 +80,34 @@ def connection_parameters(settings: AmqpSettings, name: str) -> pika.URLParamete
     params.socket_timeout = 10
     params.client_properties = {"connection_name": f"{name}@{socket.gethostname()}"}
     if settings.url.startswith("amqps://"):
-        context = ssl.create_default_context(cafile=settings.ca_file or None)
-        if settings.cert_file:
-            context.load_cert_chain(settings.cert_file, settings.key_file)
-        params.ssl_options = pika.SSLOptions(context, server_hostname=params.host)
+        params.ssl_options = pika.SSLOptions(tls_context(settings), server_hostname=params.host)
     return params
+
+
+def tls_context(settings: AmqpSettings) -> ssl.SSLContext:
+    """A client TLS context that verifies the broker's certificate and host name.
+
+    Trusts ``ca_file`` when set, else the system's CAs; presents ``cert_file``/``key_file`` when set.
+
+    Raises:
+        ConfigError: a file is not a PEM certificate or key (or the key does not match the
+            certificate); the message names the variable.
+    """
+    context = ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if settings.ca_file:
+        try:
+            context.load_verify_locations(cafile=settings.ca_file)
+        except (ssl.SSLError, OSError) as e:
+            raise ConfigError("SLUICE_AMQP_CA_FILE", settings.ca_file, f"not a PEM CA bundle ({e})") from None
+    if settings.cert_file:
+        try:
+            context.load_cert_chain(settings.cert_file, settings.key_file)
+        except (ssl.SSLError, OSError) as e:
+            raise ConfigError(
+                "SLUICE_AMQP_CERT_FILE", settings.cert_file, f"certificate and SLUICE_AMQP_KEY_FILE do not load ({e})"
+            ) from None
+    return context
 
 
 def describe(error: BaseException | None) -> str:
@@ -97,11 +120,12 @@ def describe(error: BaseException | None) -> str:
         return f"{error.reply_code} {error.reply_text}"
     if isinstance(error, pika.exceptions.AMQPConnectionError) and error.args:
         inner = error.args[0]
-        if isinstance(inner, ssl.SSLError):
-            return f"TLS handshake failed: {inner.reason or inner}"
         return describe(inner) if isinstance(inner, BaseException) else str(inner)
-    if isinstance(error, ssl.SSLCertVerificationError):
-        return f"TLS certificate not trusted: {error.verify_message}"
+    if isinstance(error, ssl.SSLCertVerificationError):  # before SSLError, its base class
+        return (f"TLS certificate of the broker not trusted: {error.verify_message}; "
+                "check SLUICE_AMQP_CA_FILE and the host name in SLUICE_AMQP_URL")
+    if isinstance(error, ssl.SSLError):
+        return f"TLS handshake failed: {error.reason or error}"
     return f"{type(error).__name__}: {error}" if error else "unknown reason"
 
 

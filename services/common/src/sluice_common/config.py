@@ -9,6 +9,7 @@ single source it is generated from, and a test keeps the two in step.
 
 from __future__ import annotations
 
+import os
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -88,6 +89,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SLUICE_PUBLISH_TIMEOUT_SECONDS", "10", "How long a publish may wait for its confirm.", "producer"),
     Variable("SLUICE_INGEST_ENABLED", "true", "Serve `POST /events` on the HTTP port.", "producer"),
     Variable("SLUICE_INGEST_MAX_BYTES", "1048576", "Largest request body `POST /events` accepts (413 above).", "producer"),
+    Variable("SLUICE_INGEST_TOKEN_FILE", "", "File holding the bearer token `POST /events` requires (401 without it); empty: no authentication.", "producer"),
+    Variable("SLUICE_INGEST_RATE_LIMIT", "0", "Requests per second `POST /events` accepts per process (429 above); 0: no limit.", "producer"),
+    Variable("SLUICE_INGEST_RATE_BURST", "0", "Requests accepted at once above the rate before 429; 0: one second's worth.", "producer"),
     Variable("SLUICE_GENERATOR_RATE", "0", "Synthetic events per second (0: generator off).", "producer"),
     Variable("SLUICE_GENERATOR_COUNT", "0", "Synthetic events to publish, then stop (0: until stopped).", "producer"),
     Variable("SLUICE_GENERATOR_KINDS", "sensor,download,deployment", "Synthetic event kinds to mix.", "producer"),
@@ -105,6 +109,13 @@ class AmqpSettings:
     ca_file: str = ""
     cert_file: str = ""
     key_file: str = ""
+
+    @property
+    def tls_files(self) -> dict[str, str]:
+        """The TLS files that are set, by the variable that names them."""
+        files = {"SLUICE_AMQP_CA_FILE": self.ca_file, "SLUICE_AMQP_CERT_FILE": self.cert_file,
+                 "SLUICE_AMQP_KEY_FILE": self.key_file}
+        return {variable: path for variable, path in files.items() if path}
 
     def __repr__(self) -> str:  # never show the password, even in a traceback
         return f"AmqpSettings(url={redact_url(self.url)!r}, heartbeat_s={self.heartbeat_s})"
@@ -160,6 +171,9 @@ class ProducerSettings:
     publish_timeout_s: float = 10.0
     ingest_enabled: bool = True
     ingest_max_bytes: int = 1048576
+    ingest_token_file: str = ""
+    ingest_rate_limit: float = 0.0
+    ingest_rate_burst: int = 0
     generator_rate: float = 0.0
     generator_count: int = 0
     generator_kinds: tuple[str, ...] = ("sensor", "download", "deployment")
@@ -212,12 +226,16 @@ class Settings:
         amqp = AmqpSettings(
             url=_amqp_url(env),
             heartbeat_s=env.get("SLUICE_AMQP_HEARTBEAT_SECONDS", _int(minimum=0, maximum=3600)),
-            ca_file=env.get("SLUICE_AMQP_CA_FILE", str),
-            cert_file=env.get("SLUICE_AMQP_CERT_FILE", str),
-            key_file=env.get("SLUICE_AMQP_KEY_FILE", str),
+            ca_file=env.get("SLUICE_AMQP_CA_FILE", _optional_readable_file),
+            cert_file=env.get("SLUICE_AMQP_CERT_FILE", _optional_readable_file),
+            key_file=env.get("SLUICE_AMQP_KEY_FILE", _optional_readable_file),
         )
         if bool(amqp.cert_file) != bool(amqp.key_file):
             raise ConfigError("SLUICE_AMQP_KEY_FILE", amqp.key_file, "set both a client certificate and its key, or neither")
+        if amqp.tls_files and not amqp.url.startswith("amqps://"):
+            # TLS material with a plain URL means someone believes the link is encrypted: it is not.
+            variable, path = next(iter(amqp.tls_files.items()))
+            raise ConfigError(variable, path, "TLS files need an amqps:// SLUICE_AMQP_URL")
         return cls(
             amqp=amqp,
             topology=topology,
@@ -238,6 +256,9 @@ class Settings:
                 publish_timeout_s=env.get("SLUICE_PUBLISH_TIMEOUT_SECONDS", _positive_duration),
                 ingest_enabled=env.get("SLUICE_INGEST_ENABLED", _bool),
                 ingest_max_bytes=env.get("SLUICE_INGEST_MAX_BYTES", _int(minimum=1)),
+                ingest_token_file=env.get("SLUICE_INGEST_TOKEN_FILE", _optional_readable_file),
+                ingest_rate_limit=env.get("SLUICE_INGEST_RATE_LIMIT", _float(minimum=0.0)),
+                ingest_rate_burst=env.get("SLUICE_INGEST_RATE_BURST", _int(minimum=0, maximum=1_000_000)),
                 generator_rate=env.get("SLUICE_GENERATOR_RATE", _float(minimum=0.0)),
                 generator_count=env.get("SLUICE_GENERATOR_COUNT", _int(minimum=0)),
                 generator_kinds=env.get("SLUICE_GENERATOR_KINDS", _parse_kinds),
@@ -265,6 +286,18 @@ class _Reader:
             return parse(value)
         except ValueError as e:
             raise ConfigError(name, value, str(e)) from None
+
+
+def _optional_readable_file(text: str) -> str:
+    """A path to a readable file, or empty. Only checked for access: the contents are the caller's."""
+    path = text.strip()
+    if not path:
+        return ""
+    if not os.path.isfile(path):
+        raise ValueError("no such file")
+    if not os.access(path, os.R_OK):
+        raise ValueError("the file is not readable by this process")
+    return path
 
 
 def parse_duration(text: str) -> float:

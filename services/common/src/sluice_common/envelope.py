@@ -12,6 +12,7 @@ makes re-sending the same event idempotent downstream).
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 import uuid
@@ -38,6 +39,7 @@ __all__ = [
     "decode",
     "encode",
     "event_from_json",
+    "parse_json",
     "utc_now_iso",
 ]
 
@@ -54,6 +56,9 @@ DEAD_AT_HEADER = "x-sluice-dead-at"
 REASON_HEADER = "x-sluice-reason"
 ERROR_HEADER = "x-sluice-error"
 
+#: Deepest nesting of arrays and objects accepted in a body. Real events are shallow; a limit of our
+#: own makes a hostile document fail the same way on every Python (whose parser limits differ).
+MAX_JSON_DEPTH = 64
 #: Event types are topic routing keys: dot-separated words, no wildcards.
 _TYPE_RE = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+){0,9}$")
 
@@ -142,6 +147,55 @@ def event_from_json(obj: object) -> Event:
     return Event(type=event_type, data=data, id=event_id or str(uuid.uuid4()))
 
 
+def parse_json(body: bytes) -> object:
+    """Decode a UTF-8 JSON document strictly: no ``NaN``/``Infinity``, no number that overflows a
+    float, at most :data:`MAX_JSON_DEPTH` levels of nesting.
+
+    Raises:
+        ValueError: with a one-line reason (``body is not UTF-8: ...``, ``body is not JSON: ...``,
+            ``JSON is nested too deeply ...``).
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"body is not UTF-8: {e}") from None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ValueError(f"JSON is nested too deeply (more than {MAX_JSON_DEPTH} levels)") from None
+    except ValueError as e:  # JSONDecodeError, our own rejections, and ints over Python's digit limit
+        raise ValueError(f"body is not JSON: {e}") from None
+    if _depth_exceeds(value, MAX_JSON_DEPTH):
+        raise ValueError(f"JSON is nested too deeply (more than {MAX_JSON_DEPTH} levels)")
+    return value
+
+
+def _reject_constant(name: str) -> object:
+    # Python accepts NaN and Infinity, but they are not JSON: a sink or client downstream would choke.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text[:40]!r} is too large")
+    return value
+
+
+def _depth_exceeds(value: object, limit: int) -> bool:
+    """True when arrays and objects nest more than ``limit`` levels (iterative: no recursion to exhaust)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def encode(event: Event, exchange: str) -> OutgoingMessage:
     """The message that publishes ``event`` to ``exchange``."""
     return OutgoingMessage(
@@ -169,15 +223,9 @@ def decode(delivery: Delivery, *, max_bytes: int) -> Event:
     ):
         raise PoisonMessage("invalid", f"content type {delivery.content_type!r} is not {CONTENT_TYPE}")
     try:
-        text = delivery.body.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise PoisonMessage("invalid", f"body is not UTF-8: {e}") from None
-    try:
-        data = json.loads(text)
+        data = parse_json(delivery.body)
     except ValueError as e:
-        raise PoisonMessage("invalid", f"body is not JSON: {e}") from None
-    except RecursionError:
-        raise PoisonMessage("invalid", "JSON is nested too deeply") from None
+        raise PoisonMessage("invalid", str(e)) from None
     if not isinstance(data, dict):
         raise PoisonMessage("invalid", f"body must be a JSON object, not {_json_type(data)}")
     return Event(type=delivery.event_type, data=data, id=delivery.message_id or "")

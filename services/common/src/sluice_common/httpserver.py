@@ -9,16 +9,19 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-__all__ = ["Response", "Route", "StatusServer", "json_response"]
+__all__ = ["Guard", "Response", "Route", "StatusServer", "json_response"]
 
 _log = logging.getLogger("sluice.http")
+
+#: Seconds a client may take to send a request line, headers or body (slow clients hold a thread).
+REQUEST_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,10 @@ def json_response(status: int, payload: Any, **headers: str) -> Response:
 
 #: A route handler gets the request headers and body and returns a response.
 Route = Callable[[dict[str, str], bytes], Response]
+#: A guard sees the headers before the body is read and answers to refuse (401, 429...), or None.
+Guard = Callable[[dict[str, str]], Response | None]
+#: Called after each response of an extra route with its method, path and status.
+ResponseObserver = Callable[[str, str, int], None]
 
 
 class StatusServer:
@@ -49,6 +56,8 @@ class StatusServer:
         ready: readiness check for ``/readyz``.
         routes: extra ``{("POST", "/events"): handler}``.
         max_body: request bodies above this many bytes get 413 before they are read.
+        guards: run in order before an extra route reads its body; the first answer wins.
+        observer: told the status of every response of an extra route (for metrics).
     """
 
     def __init__(
@@ -58,15 +67,19 @@ class StatusServer:
         *,
         alive: Callable[[], bool],
         ready: Callable[[], bool],
-        routes: dict[tuple[str, str], Route] | None = None,
+        routes: Mapping[tuple[str, str], Route] | None = None,
         max_body: int = 1 << 20,
+        guards: Sequence[Guard] = (),
+        observer: ResponseObserver | None = None,
     ) -> None:
-        self._routes: dict[tuple[str, str], Route] = {
+        builtin: dict[tuple[str, str], Route] = {
             ("GET", "/metrics"): lambda _h, _b: Response(200, generate_latest(), CONTENT_TYPE_LATEST),
             ("GET", "/healthz"): lambda _h, _b: _probe(alive()),
             ("GET", "/readyz"): lambda _h, _b: _probe(ready()),
-            **(routes or {}),
         }
+        # Probes and scrapes stay open: guards and the observer concern the extra (API) routes only.
+        guarded = {key: _Guarded(route, tuple(guards), observer) for key, route in (routes or {}).items()}
+        self._routes: dict[tuple[str, str], Route | _Guarded] = {**builtin, **guarded}
         self._server = ThreadingHTTPServer((host, port), _make_handler(self._routes, max_body))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
@@ -87,14 +100,22 @@ class StatusServer:
         self._server.server_close()
 
 
+@dataclass(frozen=True)
+class _Guarded:
+    route: Route
+    guards: tuple[Guard, ...]
+    observer: ResponseObserver | None
+
+
 def _probe(ok: bool) -> Response:
     return json_response(200 if ok else 503, {"status": "ok" if ok else "unavailable"})
 
 
-def _make_handler(routes: dict[tuple[str, str], Route], max_body: int) -> type[BaseHTTPRequestHandler]:
+def _make_handler(routes: dict[tuple[str, str], Route | _Guarded], max_body: int) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "sluice"
+        timeout = REQUEST_TIMEOUT_S
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             self._dispatch("GET")
@@ -109,22 +130,48 @@ def _make_handler(routes: dict[tuple[str, str], Route], max_body: int) -> type[B
                 known = any(p == path for _m, p in routes)
                 self._send(json_response(405 if known else 404, {"error": "method not allowed" if known else "not found"}))
                 return
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                self._send(json_response(400, {"error": "bad Content-Length"}))
+            guarded = route if isinstance(route, _Guarded) else _Guarded(route, (), None)
+            response = self._serve(guarded.route, method, path, guarded.guards)
+            if response is None:
                 return
+            self._send(response)
+            if guarded.observer is not None:
+                guarded.observer(method, path, response.status)
+
+        def _serve(self, route: Route, method: str, path: str, guards: tuple[Guard, ...] = ()) -> Response | None:
+            """The response to send, or None when the client went away mid-request."""
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            for guard in guards:
+                refusal = guard(headers)
+                if refusal is not None:
+                    self.close_connection = True  # the body stays unread
+                    return refusal
+            if "transfer-encoding" in headers:
+                self.close_connection = True
+                return json_response(411, {"error": "send the body with a Content-Length, not chunked"})
+            try:
+                length = int(headers.get("content-length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0:
+                self.close_connection = True
+                return json_response(400, {"error": "bad Content-Length"})
             if length > max_body:
                 self.close_connection = True  # the unread body would corrupt the next request
-                self._send(json_response(413, {"error": f"body of {length} bytes exceeds the limit of {max_body}"}))
-                return
-            body = self.rfile.read(length) if length else b""
+                return json_response(413, {"error": f"body of {length} bytes exceeds the limit of {max_body}"})
             try:
-                response = route({k.lower(): v for k, v in self.headers.items()}, body)
+                body = self.rfile.read(length) if length else b""
+            except OSError:  # a timeout included: a client that stalls mid-body
+                self.close_connection = True
+                return None
+            if len(body) < length:
+                self.close_connection = True
+                return None  # the client closed before sending the whole body
+            try:
+                return route(headers, body)
             except Exception:
                 _log.exception("Unhandled error serving %s %s.", method, path)
-                response = json_response(500, {"error": "internal error"})
-            self._send(response)
+                return json_response(500, {"error": "internal error"})
 
         def _send(self, response: Response) -> None:
             self.send_response(response.status)
@@ -132,6 +179,8 @@ def _make_handler(routes: dict[tuple[str, str], Route], max_body: int) -> type[B
             self.send_header("Content-Length", str(len(response.body)))
             for name, value in response.headers.items():
                 self.send_header(name, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(response.body)
 

@@ -13,6 +13,7 @@ __all__ = [
     "BROKER_CONNECTED",
     "BUILD_INFO",
     "DEAD_LETTERS",
+    "INGEST_RESPONSES",
     "MESSAGES_INFLIGHT",
     "MESSAGES_PROCESSED",
     "MESSAGES_PUBLISHED",
@@ -43,6 +44,9 @@ PROCESSING_SECONDS = Histogram(
 MESSAGES_INFLIGHT = Gauge("sluice_messages_inflight", "Messages being processed right now.")
 QUEUE_MESSAGES = Gauge("sluice_queue_messages", "Ready messages in a queue, as last read from the broker.", ["queue"])
 QUEUE_CONSUMERS = Gauge("sluice_queue_consumers", "Consumers of a queue, as last read from the broker.", ["queue"])
+INGEST_RESPONSES = Counter(
+    "sluice_ingest_responses", "Answers of POST /events, by HTTP status (401, 413, 429: refused).", ["code"]
+)
 BROKER_CONNECTED = Gauge("sluice_broker_connected", "1 while connected to the broker, else 0.")
 BUILD_INFO = Info("sluice_build", "The running sluice version.")
 
@@ -50,6 +54,8 @@ for _outcome in ("confirmed", "nacked", "returned"):
     MESSAGES_PUBLISHED.labels(_outcome)
 for _outcome in ("acked", "retried", "dead_lettered"):
     MESSAGES_PROCESSED.labels(_outcome)
+for _code in ("202", "400", "401", "413", "415", "429", "503"):
+    INGEST_RESPONSES.labels(_code)
 for _reason in ("invalid", "rejected", "max_attempts", "delivery_limit"):
     DEAD_LETTERS.labels(_reason)
 

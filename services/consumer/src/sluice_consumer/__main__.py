@@ -48,7 +48,11 @@ def main() -> int:
         max_bytes=settings.max_message_bytes,
         delivery_limit=settings.topology.delivery_limit if settings.topology.queue_type == "quorum" else 0,
     )
-    worker = Worker(settings, topology, pipeline, sink_name=sink.name)
+    try:
+        worker = Worker(settings, topology, pipeline, sink_name=sink.name)
+    except ConfigError as e:  # TLS files that do not load
+        print(f"sluice-consumer: configuration error: {e}", file=sys.stderr)
+        return 2
     server = StatusServer(
         settings.http.host, settings.http.port, alive=lambda: worker.consumer.alive, ready=lambda: worker.ready
     )

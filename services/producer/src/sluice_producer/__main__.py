@@ -10,12 +10,14 @@ import threading
 from types import FrameType
 
 from sluice_common import __version__, metrics
-from sluice_common.config import Settings
+from sluice_common.config import ProducerSettings, Settings
 from sluice_common.errors import ConfigError
-from sluice_common.httpserver import StatusServer
+from sluice_common.httpserver import Guard, StatusServer
 from sluice_common.logging import configure_logging
 from sluice_common.validation import SchemaRegistry
+from sluice_producer.auth import BearerAuth
 from sluice_producer.publisher import EventPublisher
+from sluice_producer.ratelimit import RateLimit
 from sluice_producer.sources.generator import Generator
 from sluice_producer.sources.ingest import IngestRoute
 
@@ -25,18 +27,33 @@ _log = logging.getLogger("sluice.producer")
 SHUTDOWN_GRACE_S = 10.0
 
 
+def ingest_guards(producer: ProducerSettings) -> list[Guard]:
+    """Authentication first (a stranger learns nothing, not even the rate), then the rate limit.
+
+    Raises:
+        ConfigError: the token file is unusable.
+    """
+    guards: list[Guard] = []
+    if producer.ingest_token_file:
+        guards.append(BearerAuth(producer.ingest_token_file))
+    if producer.ingest_rate_limit > 0:
+        guards.append(RateLimit(producer.ingest_rate_limit, producer.ingest_rate_burst))
+    return guards
+
+
 def main() -> int:
     """Run the producer until SIGTERM/SIGINT (or until a fixed-count generator is done)."""
     try:
         settings = Settings.from_env(os.environ)
         schemas = SchemaRegistry.load(settings.schema_dir)
+        publisher = EventPublisher(settings, schemas=schemas)
+        guards = ingest_guards(settings.producer)
     except ConfigError as e:
         print(f"sluice-producer: configuration error: {e}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
     metrics.BUILD_INFO.info({"version": __version__})
 
-    publisher = EventPublisher(settings, schemas=schemas)
     routes = {("POST", "/events"): IngestRoute(publisher)} if settings.producer.ingest_enabled else {}
     server = StatusServer(
         settings.http.host,
@@ -45,6 +62,8 @@ def main() -> int:
         ready=lambda: publisher.ready,
         routes=routes,
         max_body=settings.producer.ingest_max_bytes,
+        guards=guards,
+        observer=lambda _method, _path, status: metrics.INGEST_RESPONSES.labels(str(status)).inc(),
     )
     stop = threading.Event()
 

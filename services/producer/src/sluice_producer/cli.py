@@ -126,7 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         total = sum(1 for _ in _lines(stream))
         stream.seek(0)
 
-    publisher = EventPublisher(settings, schemas=schemas, name="sluice-cli")
+    try:
+        publisher = EventPublisher(settings, schemas=schemas, name="sluice-cli")
+    except ConfigError as e:  # TLS files that do not load
+        print(f"sluice: configuration error: {e}", file=sys.stderr)
+        return 2
     publisher.start()
     deadline = time.monotonic() + CONNECT_TIMEOUT_S
     while not publisher.ready and time.monotonic() < deadline:

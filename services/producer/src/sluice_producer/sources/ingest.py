@@ -4,8 +4,10 @@ Answers (JSON bodies):
 
 - 202 ``{"accepted": n, "ids": [...]}`` only once the broker confirmed every event;
 - 400 ``{"error": ..., "reasons": [...]}`` for malformed input (nothing is published);
+- 401 without the bearer token, when ``SLUICE_INGEST_TOKEN_FILE`` is set (``auth.py``);
 - 413 above ``SLUICE_INGEST_MAX_BYTES`` (checked by the HTTP server before reading the body);
-- 415 for a content type other than JSON;
+- 415 for a missing content type or one other than JSON;
+- 429 with ``Retry-After`` above ``SLUICE_INGEST_RATE_LIMIT`` (``ratelimit.py``);
 - 503 with ``Retry-After`` when the broker is unreachable, blocks publishing, or did not confirm.
 
 A batch is all or nothing for validation; on a broker failure the answer lists which ids were
@@ -14,10 +16,9 @@ confirmed, so a client can resend only the others (or all: sending an ``id`` mak
 
 from __future__ import annotations
 
-import json
 import logging
 
-from sluice_common.envelope import InvalidEvent, OutgoingMessage, event_from_json
+from sluice_common.envelope import InvalidEvent, OutgoingMessage, event_from_json, parse_json
 from sluice_common.httpserver import Response, json_response
 from sluice_producer.publisher import EventPublisher
 
@@ -37,13 +38,14 @@ class IngestRoute:
         self._log = logging.getLogger("sluice.ingest")
 
     def __call__(self, headers: dict[str, str], body: bytes) -> Response:
-        content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
-            return json_response(415, {"error": f"content type must be application/json, not {content_type!r}"})
+            shown = repr(content_type[:100]) if content_type else "missing"
+            return json_response(415, {"error": f"content type must be application/json, not {shown}"})
         try:
-            document = json.loads(body)
-        except (ValueError, RecursionError) as e:
-            return _invalid([f"body is not JSON: {e}"])
+            document = parse_json(body)
+        except ValueError as e:
+            return _invalid([str(e)])
         items = document if isinstance(document, list) else [document]
         if not items:
             return _invalid(["the array holds no events"])
