@@ -34,12 +34,12 @@ demo: venv system-deps ## Run a producer, two consumers and a flaky sink against
 	PYTHONPATH=testing $(PY) -m sluice_testing.demo
 
 .PHONY: test
-test: venv system-deps ## Unit, integration (real RabbitMQ 4.x), image and chart tests
-	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests
+test: venv system-deps ## Unit, integration (real RabbitMQ 4.x), image, chart, poison-corpus and security tests
+	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests tests
 
 .PHONY: lint
 lint: venv ## ruff and mypy
-	$(VENV)/bin/ruff check services testing charts
+	$(VENV)/bin/ruff check services testing charts tests
 	$(VENV)/bin/mypy services/common/src services/producer/src services/consumer/src
 
 .PHONY: bench

@@ -598,7 +598,9 @@ class Consumer(_Session):
 
     def _on_message(self, _channel: Any, method: Any, properties: Any, body: bytes) -> None:
         headers = dict(properties.headers or {})
-        count = headers.get("x-delivery-count", 0)
+        # Any client can set x-delivery-count: RabbitMQ 4.0 passes it through on a first delivery and
+        # only writes its own count on redeliveries. Trusting a forged one would dead-letter a good event.
+        count = headers.get("x-delivery-count", 0) if method.redelivered else 0
         delivery = Delivery(
             body=body,
             routing_key=method.routing_key,

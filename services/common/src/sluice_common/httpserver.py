@@ -22,6 +22,10 @@ _log = logging.getLogger("sluice.http")
 
 #: Seconds a client may take to send a request line, headers or body (slow clients hold a thread).
 REQUEST_TIMEOUT_S = 30.0
+#: A refused request's body is read and dropped up to this size, for at most DRAIN_TIMEOUT_S, so that
+#: closing the socket does not reset it before the client has read the answer (a "lingering close").
+DRAIN_MAX_BYTES = 4 << 20
+DRAIN_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,8 @@ def _make_handler(routes: dict[tuple[str, str], Route | _Guarded], max_body: int
             self._send(response)
             if guarded.observer is not None:
                 guarded.observer(method, path, response.status)
+            if self.close_connection:
+                self._drain()
 
         def _serve(self, route: Route, method: str, path: str, guards: tuple[Guard, ...] = ()) -> Response | None:
             """The response to send, or None when the client went away mid-request."""
@@ -172,6 +178,17 @@ def _make_handler(routes: dict[tuple[str, str], Route | _Guarded], max_body: int
             except Exception:
                 _log.exception("Unhandled error serving %s %s.", method, path)
                 return json_response(500, {"error": "internal error"})
+
+        def _drain(self) -> None:
+            """Read and drop what the client still sends, boundedly, before the socket closes."""
+            try:
+                self.wfile.flush()
+                self.connection.settimeout(DRAIN_TIMEOUT_S)
+                remaining = DRAIN_MAX_BYTES
+                while remaining > 0 and (chunk := self.connection.recv(min(remaining, 65536))):
+                    remaining -= len(chunk)
+            except OSError:
+                pass  # the client went away or stalled: nothing more to protect
 
         def _send(self, response: Response) -> None:
             self.send_response(response.status)
