@@ -16,11 +16,16 @@
 #   SLUICE_AMQP_URL=amqp://sluice:PASS@127.0.0.1:PORT/%2F
 #   SLUICE_MANAGEMENT_URL=http://sluice:PASS@127.0.0.1:PORT
 #   SLUICE_RABBITMQ_METRICS_URL=http://127.0.0.1:PORT
+# plus, for a broker created with SLUICE_RABBITMQ_TLS_DIR, a fourth:
+#   SLUICE_AMQPS_URL=amqps://sluice:PASS@127.0.0.1:PORT/%2F
 # Ports are published on 127.0.0.1 only, on random host ports that may change on restart and kill.
 # Everything else goes to stderr. Environment:
 #   SLUICE_RABBITMQ_IMAGE          use this image instead of building sluice/rabbitmq-test:4.0.5
 #                                  (rabbitmq:4-management works too where a registry is reachable)
 #   SLUICE_RABBITMQ_READY_TIMEOUT  seconds to wait for a broker to become ready (default 60)
+#   SLUICE_RABBITMQ_TLS_DIR        on start of a new container: a directory with ca.crt, server.crt
+#                                  and server.key (PEM); adds a mutual-TLS listener on 5671
+#                                  (testing/rabbitmq-tls/20-tls.conf) next to the plain one
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -34,6 +39,8 @@ READY_TIMEOUT=${SLUICE_RABBITMQ_READY_TIMEOUT:-60}
 DEFAULT_NAME=sluice-rabbitmq
 STATE_DIR=$REPO_ROOT/.state
 BROKER_USER=sluice
+TLS_DIR=${SLUICE_RABBITMQ_TLS_DIR:-}
+TLS_CONF=$REPO_ROOT/testing/rabbitmq-tls/20-tls.conf
 LABEL_PREFIX=org.sluice.rabbitmq
 
 usage() {
@@ -73,7 +80,7 @@ http_ok() { curl -fsS --noproxy '*' --max-time 3 -o /dev/null "$@" 2>/dev/null; 
 
 # Writes the broker's env to .state/rabbitmq-NAME.env and prints it.
 print_env() {
-  local name=$1 password amqp_port mgmt_port metrics_port env_file env
+  local name=$1 password amqp_port mgmt_port metrics_port amqps_port env_file env
   password=$(label "$name" password)
   if ! amqp_port=$(host_port "$name" 5672) || ! mgmt_port=$(host_port "$name" 15672) ||
     ! metrics_port=$(host_port "$name" 15692); then
@@ -82,6 +89,10 @@ print_env() {
   env="SLUICE_AMQP_URL=amqp://$BROKER_USER:$password@127.0.0.1:$amqp_port/%2F
 SLUICE_MANAGEMENT_URL=http://$BROKER_USER:$password@127.0.0.1:$mgmt_port
 SLUICE_RABBITMQ_METRICS_URL=http://127.0.0.1:$metrics_port"
+  if amqps_port=$(host_port "$name" 5671); then
+    env+="
+SLUICE_AMQPS_URL=amqps://$BROKER_USER:$password@127.0.0.1:$amqps_port/%2F"
+  fi
   mkdir -p "$STATE_DIR"
   env_file=$STATE_DIR/rabbitmq-$name.env
   (umask 077 && printf '%s\n' "$env" >"$env_file.tmp") && mv "$env_file.tmp" "$env_file"
@@ -173,7 +184,7 @@ new_password() {
 }
 
 create_container() {
-  local name=$1 volume=$1-data password tmp
+  local name=$1 volume=$1-data password tmp file
   # Users live in the data volume: a volume left from an earlier broker keeps that broker's
   # password, so reuse it when the env file still has it; otherwise start from an empty volume.
   password=""
@@ -187,17 +198,31 @@ create_container() {
   fi
   [[ -n $password ]] || password=$(new_password)
 
-  log "creating container $name from $IMAGE (volume $volume)"
+  local ports=(-p 127.0.0.1::5672 -p 127.0.0.1::15672 -p 127.0.0.1::15692)
+  if [[ -n $TLS_DIR ]]; then
+    for file in ca.crt server.crt server.key; do
+      [[ -r $TLS_DIR/$file ]] || die "SLUICE_RABBITMQ_TLS_DIR=$TLS_DIR has no readable $file"
+    done
+    ports+=(-p 127.0.0.1::5671)
+  fi
+
+  log "creating container $name from $IMAGE (volume $volume${TLS_DIR:+, TLS listener})"
   docker create --name "$name" \
     --label "$LABEL_PREFIX.password=$password" \
     -v "$volume:/var/lib/rabbitmq" \
-    -p 127.0.0.1::5672 -p 127.0.0.1::15672 -p 127.0.0.1::15692 \
+    "${ports[@]}" \
     "$IMAGE" >/dev/null
   # Copied into the container rather than bind-mounted, so the container does not depend on
   # .state/ surviving; readable by the broker's user only.
   tmp=$(mktemp -d)
   write_config "$tmp" "$password"
   tar -C "$tmp" -c --owner=999 --group=999 --mode=0640 rabbitmq.conf | docker cp - "$name:/etc/rabbitmq/"
+  if [[ -n $TLS_DIR ]]; then
+    mkdir -p "$tmp/tls/tls" "$tmp/tls/conf.d"
+    cp "$TLS_DIR/ca.crt" "$TLS_DIR/server.crt" "$TLS_DIR/server.key" "$tmp/tls/tls/"
+    cp "$TLS_CONF" "$tmp/tls/conf.d/"
+    tar -C "$tmp/tls" -c --owner=999 --group=999 --mode=u=rwX,g=,o= tls conf.d | docker cp - "$name:/etc/rabbitmq/"
+  fi
   rm -rf "$tmp"
 }
 

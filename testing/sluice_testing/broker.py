@@ -33,19 +33,23 @@ class RawMessage:
     content_type: str | None
 
 
-def start_broker(name: str = "sluice-test") -> Broker:
+def start_broker(name: str = "sluice-test", *, tls_dir: Path | None = None) -> Broker:
     """Start (or reuse) the RabbitMQ 4.x test container ``name`` and return a handle on it.
 
     ``SLUICE_TEST_AMQP_URL`` + ``SLUICE_TEST_MANAGEMENT_URL`` point at an existing broker instead.
+    ``tls_dir`` (``ca.crt``, ``server.crt``, ``server.key``) adds a mutual-TLS listener to a new
+    container; its URL is ``amqps_url``.
     """
-    if os.environ.get("SLUICE_TEST_AMQP_URL"):
+    if tls_dir is None and os.environ.get("SLUICE_TEST_AMQP_URL"):
         return Broker(os.environ["SLUICE_TEST_AMQP_URL"], os.environ["SLUICE_TEST_MANAGEMENT_URL"], name=None)
-    return Broker.from_env_lines(_script("start", name), name=name)
+    env = {"SLUICE_RABBITMQ_TLS_DIR": str(tls_dir)} if tls_dir else {}
+    return Broker.from_env_lines(_script("start", name, env=env), name=name)
 
 
-def _script(command: str, name: str) -> str:
+def _script(command: str, name: str, *, env: dict[str, str] | None = None) -> str:
     result = subprocess.run(
-        ["bash", str(RABBITMQ_SCRIPT), command, name], capture_output=True, text=True, timeout=600, check=False
+        ["bash", str(RABBITMQ_SCRIPT), command, name], capture_output=True, text=True, timeout=600, check=False,
+        env={**os.environ, **(env or {})},
     )
     if result.returncode != 0:
         raise RuntimeError(f"scripts/rabbitmq.sh {command} {name} failed:\n{result.stderr[-3000:]}")
@@ -55,17 +59,19 @@ def _script(command: str, name: str) -> str:
 class Broker:
     """A running RabbitMQ: its URLs, and helpers that talk to it with pika and the management API."""
 
-    def __init__(self, amqp_url: str, management_url: str, *, name: str | None, metrics_url: str = "") -> None:
+    def __init__(self, amqp_url: str, management_url: str, *, name: str | None, metrics_url: str = "",
+                 amqps_url: str = "") -> None:
         self.amqp_url = amqp_url
         self.management_url = management_url.rstrip("/")
         self.metrics_url = metrics_url
+        self.amqps_url = amqps_url
         self.name = name
 
     @classmethod
     def from_env_lines(cls, text: str, *, name: str | None) -> Broker:
         env = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and line.startswith("SLUICE_"))
         return cls(env["SLUICE_AMQP_URL"], env["SLUICE_MANAGEMENT_URL"], name=name,
-                   metrics_url=env.get("SLUICE_RABBITMQ_METRICS_URL", ""))
+                   metrics_url=env.get("SLUICE_RABBITMQ_METRICS_URL", ""), amqps_url=env.get("SLUICE_AMQPS_URL", ""))
 
     # -- container control (only for a broker this module started) ------------------------------
 
@@ -74,6 +80,16 @@ class Broker:
         assert self.name, "only a broker started by the tests can be restarted"
         fresh = Broker.from_env_lines(_script("kill" if hard else "restart", self.name), name=self.name)
         self.amqp_url, self.management_url, self.metrics_url = fresh.amqp_url, fresh.management_url, fresh.metrics_url
+        self.amqps_url = fresh.amqps_url
+
+    def remove(self) -> None:
+        """Remove the container and its volume (only a broker the tests started under its own name)."""
+        assert self.name and self.name != "sluice-test", "the shared test broker is never removed"
+        _script("stop", self.name)
+
+    def connections(self) -> list[dict[str, Any]]:
+        """The management API's records of the open client connections."""
+        return list(self._api("GET", "/api/connections").json())
 
     # -- management API ----------------------------------------------------------------------------
 

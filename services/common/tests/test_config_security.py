@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ssl
+
 import pytest
 
-from sluice_common.config import Settings
+from sluice_common.amqp import tls_context
+from sluice_common.config import AmqpSettings, Settings
 from sluice_common.errors import ConfigError
+from sluice_testing.certificates import CertificateAuthority
 
 AMQPS = "amqps://sluice:pw@broker.example:5671/%2F"
 
@@ -46,3 +50,22 @@ def test_a_bad_rate_limit_is_rejected(variable, value):
     with pytest.raises(ConfigError) as raised:
         Settings.from_env({variable: value})
     assert raised.value.variable == variable
+
+
+def test_a_client_certificate_with_the_wrong_key_stops_startup_naming_the_variable(tmp_path):
+    # Given a certificate and the key of another certificate
+    ca = CertificateAuthority(tmp_path, "test CA")
+    first, second = ca.issue("one", client=True), ca.issue("two", client=True)
+    settings = AmqpSettings(url=AMQPS, ca_file=str(ca.cert), cert_file=str(first.cert), key_file=str(second.key))
+    # When the TLS context is built, Then the error names the certificate variable
+    with pytest.raises(ConfigError) as raised:
+        tls_context(settings)
+    assert raised.value.variable == "SLUICE_AMQP_CERT_FILE"
+
+
+def test_a_tls_context_verifies_the_broker_and_refuses_old_protocols(tmp_path):
+    ca = CertificateAuthority(tmp_path, "test CA")
+    pair = ca.issue("client", client=True)
+    context = tls_context(AmqpSettings(url=AMQPS, ca_file=str(ca.cert), cert_file=str(pair.cert), key_file=str(pair.key)))
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.minimum_version >= ssl.TLSVersion.TLSv1_2

@@ -33,6 +33,7 @@ from typing import Any
 import pika
 import pika.exceptions
 from pika.adapters.select_connection import SelectConnection
+from pika.adapters.utils import connection_workflow
 
 from sluice_common.config import AmqpSettings, redact_url
 from sluice_common.envelope import Delivery, OutgoingMessage
@@ -112,6 +113,18 @@ def tls_context(settings: AmqpSettings) -> ssl.SSLContext:
 
 def describe(error: BaseException | None) -> str:
     """A one-line, credential-free account of a pika failure."""
+    text = _describe(error)
+    if "CERTIFICATE_REQUIRED" in text:  # the broker's TLS alert, wrapped in pika's stream errors
+        return "TLS: the broker requires a client certificate; set SLUICE_AMQP_CERT_FILE and SLUICE_AMQP_KEY_FILE"
+    return text
+
+
+def _describe(error: BaseException | None) -> str:
+    # pika's connection workflow wraps the real cause: a list of attempts, each wrapping one error.
+    if isinstance(error, connection_workflow.AMQPConnectionWorkflowFailed) and error.exceptions:
+        return _describe(error.exceptions[-1])
+    if isinstance(error, connection_workflow.AMQPConnectorPhaseErrorBase):
+        return _describe(error.exception)
     if isinstance(error, pika.exceptions.ProbableAuthenticationError):
         return "authentication failed: check the user name and password"
     if isinstance(error, pika.exceptions.ProbableAccessDeniedError):
@@ -120,7 +133,7 @@ def describe(error: BaseException | None) -> str:
         return f"{error.reply_code} {error.reply_text}"
     if isinstance(error, pika.exceptions.AMQPConnectionError) and error.args:
         inner = error.args[0]
-        return describe(inner) if isinstance(inner, BaseException) else str(inner)
+        return _describe(inner) if isinstance(inner, BaseException) else str(inner)
     if isinstance(error, ssl.SSLCertVerificationError):  # before SSLError, its base class
         return (f"TLS certificate of the broker not trusted: {error.verify_message}; "
                 "check SLUICE_AMQP_CA_FILE and the host name in SLUICE_AMQP_URL")

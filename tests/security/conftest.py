@@ -1,0 +1,65 @@
+"""A RabbitMQ 4.x with a mutual-TLS listener and certificates generated for this run, shared by the
+security tests of this directory and removed afterwards."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sluice_testing.broker import Broker, start_broker
+from sluice_testing.certificates import CertificateAuthority, KeyPair
+
+
+@dataclass(frozen=True)
+class Pki:
+    """The broker's CA with a client certificate it signed, and a CA the broker never heard of."""
+
+    ca: Path
+    client: KeyPair
+    wrong_ca: Path
+
+
+@pytest.fixture(scope="package")
+def pki(tmp_path_factory) -> Pki:
+    directory = tmp_path_factory.mktemp("pki")
+    ca = CertificateAuthority(directory / "ca", "sluice test CA")
+    server = ca.issue("server", hosts=["127.0.0.1", "localhost"])
+    broker_dir = directory / "broker"
+    broker_dir.mkdir()
+    for source, target in ((ca.cert, "ca.crt"), (server.cert, "server.crt"), (server.key, "server.key")):
+        shutil.copy(source, broker_dir / target)
+    wrong = CertificateAuthority(directory / "wrong", "sluice impostor CA")
+    return Pki(ca=ca.cert, client=ca.issue("client", client=True), wrong_ca=wrong.cert)
+
+
+@pytest.fixture(scope="package")
+def tls_broker(pki: Pki, rabbitmq: Broker):
+    """A broker of our own (it needs the TLS listener the shared one lacks); removed afterwards."""
+    del rabbitmq  # only its skip-or-fail check: no Docker, no broker
+    if os.environ.get("SLUICE_TEST_AMQP_URL"):
+        pytest.skip("the TLS tests start their own broker; SLUICE_TEST_AMQP_URL points at an external one")
+    broker = start_broker(f"sluice-tls-{uuid.uuid4().hex[:8]}", tls_dir=pki.ca.parent.parent / "broker")
+    try:
+        assert broker.amqps_url, "the broker publishes no TLS port"
+        yield broker
+    finally:
+        broker.remove()
+
+
+@pytest.fixture(scope="package")
+def tls_env(tls_broker: Broker, pki: Pki):
+    """``tls_env(ca=None, client=True)``: SLUICE_* settings reaching the TLS broker, with the client
+    certificate unless told not to, trusting ``ca`` (default: the broker's CA)."""
+
+    def env(*, ca: Path | None = None, client: bool = True) -> dict[str, str]:
+        settings = {"SLUICE_AMQP_URL": tls_broker.amqps_url, "SLUICE_AMQP_CA_FILE": str(ca or pki.ca)}
+        if client:
+            settings |= {"SLUICE_AMQP_CERT_FILE": str(pki.client.cert), "SLUICE_AMQP_KEY_FILE": str(pki.client.key)}
+        return settings
+
+    return env
