@@ -135,6 +135,14 @@ class Broker:
                 messages.append(RawMessage(body, method.routing_key, dict(properties.headers or {}),
                                            properties.message_id, properties.content_type))
 
+    def bind_queue(self, queue: str, exchange: str, routing_key: str = "#") -> None:
+        """Declare a durable topic ``exchange`` and a classic ``queue`` bound to it, to see what is published."""
+        with pika.BlockingConnection(pika.URLParameters(self.amqp_url)) as connection:
+            channel = connection.channel()
+            channel.exchange_declare(exchange, "topic", durable=True)
+            channel.queue_declare(queue, durable=True)
+            channel.queue_bind(queue, exchange, routing_key)
+
     def publish(self, exchange: str, routing_key: str, body: bytes, *, message_id: str | None = None,
                 headers: dict[str, Any] | None = None, content_type: str | None = "application/json") -> None:
         """Publish one persistent message with a confirm, as any client could."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import pika
 import pytest
 import requests
 from poison_corpus import CASES, MAX_BYTES, Case
@@ -20,11 +19,7 @@ INGEST_CASES = [c for c in CASES if c.ingest]
 def deployment(rabbitmq):
     """A producer and a queue bound to every routing key of its exchange, to see anything published."""
     prefix = f"t{uuid.uuid4().hex[:8]}"
-    with pika.BlockingConnection(pika.URLParameters(rabbitmq.amqp_url)) as connection:
-        channel = connection.channel()
-        channel.exchange_declare(f"{prefix}.events", "topic", durable=True)
-        channel.queue_declare(f"{prefix}.everything", durable=True)
-        channel.queue_bind(f"{prefix}.everything", f"{prefix}.events", "#")
+    rabbitmq.bind_queue(f"{prefix}.everything", f"{prefix}.events")
     producer = ServiceProcess("sluice_producer", {
         "SLUICE_AMQP_URL": rabbitmq.amqp_url, "SLUICE_TOPOLOGY_EXCHANGE": f"{prefix}.events",
         "SLUICE_MAX_MESSAGE_BYTES": str(MAX_BYTES), "SLUICE_INGEST_MAX_BYTES": str(MAX_BYTES),
