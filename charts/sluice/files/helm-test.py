@@ -2,7 +2,8 @@
 
 Runs in the producer image with the standard library only. Configured by the test Pod's env:
 SLUICE_TEST_INGEST_URL (the producer's POST /events), SLUICE_TEST_CONSUMER_SERVICES (the consumer
-groups' headless Services, comma-separated) and SLUICE_TEST_TIMEOUT_SECONDS. "Processed" means the
+groups' headless Services, comma-separated), SLUICE_TEST_TIMEOUT_SECONDS and, when the ingest
+requires a bearer token, SLUICE_TEST_INGEST_TOKEN_FILE. "Processed" means the
 sum of sluice_messages_processed_total{outcome="acked"} over the consumer pods went up after the
 publish; a pod that appears meanwhile (autoscaling) counts from zero.
 """
@@ -23,6 +24,7 @@ INGEST_URL = os.environ["SLUICE_TEST_INGEST_URL"]
 CONSUMER_SERVICES = [s for s in os.environ["SLUICE_TEST_CONSUMER_SERVICES"].split(",") if s]
 DEADLINE = time.monotonic() + float(os.environ.get("SLUICE_TEST_TIMEOUT_SECONDS", "60"))
 METRIC = 'sluice_messages_processed_total{outcome="acked"}'
+TOKEN_FILE = os.environ.get("SLUICE_TEST_INGEST_TOKEN_FILE", "")
 
 
 def acked_per_pod() -> dict[str, float]:
@@ -56,8 +58,12 @@ def publish() -> str:
             "data": {"sensor_id": event_id, "metric": "temperature", "value": 21.5, "unit": "C", "recorded_at": now},
         }
     ).encode()
+    headers = {"Content-Type": "application/json"}
+    if TOKEN_FILE:
+        with open(TOKEN_FILE, encoding="ascii") as f:
+            headers["Authorization"] = f"Bearer {f.read().strip()}"
     while True:
-        request = urllib.request.Request(INGEST_URL, data=body, headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(INGEST_URL, data=body, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=15) as response:
                 print(f"Published {event_id}: HTTP {response.status}.")

@@ -75,6 +75,14 @@ upgrade and template.
 {{- $errors = append $errors (printf "producer.terminationGracePeriodSeconds (%d) is below producer.preStopSleepSeconds (%d) + producer.publish.timeoutSeconds (%d): publishes in flight at shutdown could be cut off." (int $p.terminationGracePeriodSeconds) (int $p.preStopSleepSeconds) (int $p.publish.timeoutSeconds)) }}
 {{- end }}
 
+{{- /* TLS files with a plain URL would give a false sense of encryption; the services refuse them. */}}
+{{- if and $v.rabbitmq.enabled $v.config.amqp.tls.existingSecret }}
+{{- $errors = append $errors "config.amqp.tls.existingSecret is set, but the bundled RabbitMQ listens without TLS: use externalBroker with an amqps:// URL, or leave it empty." }}
+{{- end }}
+{{- if and $v.config.amqp.tls.existingSecret (ne (empty $v.config.amqp.tls.certKey) (empty $v.config.amqp.tls.keyKey)) }}
+{{- $errors = append $errors "config.amqp.tls.certKey and keyKey: set both (a client certificate and its key) or neither." }}
+{{- end }}
+
 {{- if $errors }}
 {{- fail (printf "\n\nsluice: %d invalid value(s):\n  - %s\n" (len $errors) (join "\n  - " $errors)) }}
 {{- end }}

@@ -17,6 +17,7 @@ USER_PROVIDED = [
     ("rabbitmq", "auth", "existingSecret"),
     ("externalBroker", "existingSecret"),
     ("config", "amqp", "tls", "existingSecret"),
+    ("producer", "ingest", "auth", "existingSecret"),
     ("config", "schemasConfigMap"),
 ]
 
