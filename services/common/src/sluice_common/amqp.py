@@ -23,6 +23,7 @@ import logging
 import random
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -49,6 +50,8 @@ RECONNECT_MAX_S = 30.0
 STALL_AFTER_S = 30.0
 #: AMQP reply code for a declaration whose arguments differ from the existing object's.
 PRECONDITION_FAILED = 406
+#: Raised by pika while encoding a message, before anything is sent: the message itself is at fault.
+_UNENCODABLE = (pika.exceptions.ShortStringTooLong, pika.exceptions.UnsupportedAMQPFieldException, struct.error)
 
 
 def compute_backoff(attempt: int, *, rand: Callable[[], float] = random.random) -> float:
@@ -401,6 +404,12 @@ class Publisher(_Session):
                 channel.basic_publish(
                     message.exchange, message.routing_key, message.body, _properties(message), mandatory=True
                 )
+            except _UNENCODABLE as e:
+                # Nothing was sent: this message can never be, and must not block the ones behind it.
+                self._log.warning("Message %r cannot be encoded in AMQP: %s.", message.message_id[:80], describe(e))
+                self._window.release()
+                _resolve(pending.future, PublishError("invalid", f"cannot be encoded in AMQP: {describe(e)}"))
+                continue
             except pika.exceptions.AMQPError as e:
                 self._log.warning("Publish failed: %s; will publish again after reconnecting.", describe(e))
                 self._queue.appendleft(pending)
@@ -644,6 +653,13 @@ class Consumer(_Session):
                 self._publish_channel.basic_publish(
                     message.exchange, message.routing_key, message.body, _properties(message)
                 )
+            except _UNENCODABLE as e:
+                # The copy cannot be encoded, so it is never sent: reject the original instead, and the
+                # broker dead-letters it to the same dead-letter queue (the work queue's DLX).
+                self._log.warning("Forward cannot be encoded (%s); the broker dead-letters the delivery.", describe(e))
+                channel.basic_nack(settlement.handle.tag, requeue=False)
+                self._outstanding.remove(settlement.handle.tag)
+                continue
             except pika.exceptions.AMQPError as e:
                 self._log.warning("Forward failed: %s; the delivery will be redelivered.", describe(e))
                 continue

@@ -61,6 +61,10 @@ ERROR_HEADER = "x-sluice-error"
 MAX_JSON_DEPTH = 64
 #: Event types are topic routing keys: dot-separated words, no wildcards.
 _TYPE_RE = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+){0,9}$")
+#: Longest event type and id, in UTF-8 bytes: both travel in AMQP short strings (255 bytes at most),
+#: and one that does not fit could never be published.
+MAX_TYPE_BYTES = 200
+MAX_ID_BYTES = 200
 
 
 class InvalidEvent(ValueError):
@@ -132,12 +136,14 @@ def event_from_json(obj: object) -> Event:
         raise InvalidEvent([f"an event must be a JSON object, not {_json_type(obj)}"])
     reasons = []
     event_type, data, event_id = obj.get("type"), obj.get("data"), obj.get("id")
-    if not isinstance(event_type, str) or not _TYPE_RE.match(event_type):
-        reasons.append("'type' must be a string of dot-separated words, e.g. 'sensor.reading'")
+    if not isinstance(event_type, str) or not _TYPE_RE.match(event_type) or len(event_type) > MAX_TYPE_BYTES:
+        reasons.append(f"'type' must be a string of dot-separated words, e.g. 'sensor.reading', of at most "
+                       f"{MAX_TYPE_BYTES} characters")
     if not isinstance(data, dict):
         reasons.append(f"'data' must be a JSON object, not {_json_type(data)}")
-    if event_id is not None and not (isinstance(event_id, str) and 0 < len(event_id) <= 200):
-        reasons.append("'id' must be a non-empty string of at most 200 characters")
+    if event_id is not None and not (isinstance(event_id, str) and 0 < len(event_id.encode("utf-8", "replace"))
+                                     <= MAX_ID_BYTES):
+        reasons.append(f"'id' must be a non-empty string of at most {MAX_ID_BYTES} bytes in UTF-8")
     unknown = sorted(set(obj) - {"type", "data", "id"})
     if unknown:
         reasons.append("unknown field(s): " + ", ".join(repr(k) for k in unknown))

@@ -44,7 +44,8 @@ class TopologyConflict(BrokerError):
 class PublishError(SluiceError):
     """Raised when a message was not confirmed by the broker.
 
-    ``outcome`` is ``nacked``, ``returned``, ``timeout`` or ``unavailable``.
+    ``outcome`` is ``nacked``, ``returned``, ``timeout``, ``unavailable`` or ``invalid`` (the message
+    cannot be encoded in AMQP).
     """
 
     def __init__(self, outcome: str, detail: str) -> None:
