@@ -37,6 +37,12 @@ demo: venv system-deps ## Run a producer, two consumers and a flaky sink against
 test: venv system-deps ## Unit, integration (real RabbitMQ 4.x), image, chart, poison-corpus and security tests
 	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests tests
 
+.PHONY: test-security
+test-security: venv system-deps ## Only the hostile-input and security tests: poison corpus, properties, TLS, ingest access, leaks, chart (also in `test`)
+	$(PY) -m pytest -p no:cacheprovider tests services/common/tests/test_decoding_properties.py \
+	  services/common/tests/test_config_security.py services/consumer/tests/unit/test_pipeline_properties.py \
+	  services/producer/tests charts/sluice/tests/test_security.py
+
 .PHONY: lint
 lint: venv ## ruff and mypy
 	$(VENV)/bin/ruff check services testing charts tests
