@@ -17,24 +17,6 @@ READING = {"sensor_id": "s-1", "metric": "temperature", "value": 21.5, "unit": "
            "recorded_at": "2026-11-25T10:00:00Z"}
 
 
-@pytest.fixture
-def services(rabbitmq, prefix, sink):
-    started: list[ServiceProcess] = []
-
-    def start(module: str, **env: str) -> ServiceProcess:
-        base = {"SLUICE_AMQP_URL": rabbitmq.amqp_url, "SLUICE_TOPOLOGY_PREFIX": prefix,
-                "SLUICE_TOPOLOGY_EXCHANGE": f"{prefix}.events", "SLUICE_RETRY_DELAYS": "200ms,400ms",
-                "SLUICE_RETRY_MAX_ATTEMPTS": "3", "SLUICE_SINK_KIND": "http", "SLUICE_SINK_URL": sink.url,
-                "SLUICE_CONSUMER_QUEUE_POLL_SECONDS": "0.5", "SLUICE_LOG_FORMAT": "json"}
-        process = ServiceProcess(module, {**base, **env}).start()
-        started.append(process)
-        return process.wait_ready()
-
-    yield start
-    for process in started:
-        process.close()
-
-
 def post(producer: ServiceProcess, payload: object) -> requests.Response:
     return requests.post(producer.url + "/events", json=payload, timeout=30)
 
