@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+from pathlib import Path
 
 import pytest
 import requests
@@ -12,6 +13,8 @@ from sluice_testing.processes import ServiceProcess
 from sluice_testing.waiting import wait_for
 
 pytestmark = pytest.mark.integration
+
+TESTING_DIR = Path(__file__).resolve().parents[4] / "testing"
 
 READING = {"sensor_id": "s-1", "metric": "temperature", "value": 21.5, "unit": "celsius",
            "recorded_at": "2026-11-25T10:00:00Z"}
@@ -144,5 +147,27 @@ def test_a_bad_setting_stops_start_up_naming_the_variable(rabbitmq):
     try:
         assert process.process.wait(20) == 2
         assert "SLUICE_CONSUMER_PREFETCH" in process.logs()
+    finally:
+        process.close()
+
+
+def test_configured_processors_run_in_order_before_the_sink(services, sink, rabbitmq, prefix):
+    # Given the built-in stamp and a processor of the user's own, importable in the consumer
+    services("sluice_consumer", SLUICE_CONSUMER_PROCESSORS="stamp,sluice_testing.processors:Fahrenheit",
+             PYTHONPATH=str(TESTING_DIR))
+    # When a reading in celsius is consumed
+    rabbitmq.publish(f"{prefix}.events", "sensor.reading", json.dumps({**READING, "value": 100}).encode(),
+                     message_id="warm")
+    # Then the sink receives it stamped and converted
+    wait_for(lambda: "warm" in sink.delivered, timeout=20, what="the processed event")
+    data = sink.documents["warm"]["data"]
+    assert (data["value"], data["unit"], data["processed_by"]) == (212, "fahrenheit", "default")
+
+
+def test_an_unknown_processor_stops_start_up_naming_the_setting(rabbitmq):
+    process = ServiceProcess("sluice_consumer", {"SLUICE_CONSUMER_PROCESSORS": "enrich"}).start()
+    try:
+        assert process.process.wait(20) == 2
+        assert "SLUICE_CONSUMER_PROCESSORS='enrich': unknown built-in processor" in process.logs()
     finally:
         process.close()
