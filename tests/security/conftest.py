@@ -17,11 +17,13 @@ from sluice_testing.certificates import CertificateAuthority, KeyPair
 
 @dataclass(frozen=True)
 class Pki:
-    """The broker's CA with a client certificate it signed, and a CA the broker never heard of."""
+    """The broker's CA with a client certificate it signed, a CA the broker never heard of, and the
+    directory the broker's own files are in (``ca.crt``, ``server.crt``, ``server.key``)."""
 
     ca: Path
     client: KeyPair
     wrong_ca: Path
+    broker_dir: Path
 
 
 @pytest.fixture(scope="package")
@@ -34,7 +36,7 @@ def pki(tmp_path_factory) -> Pki:
     for source, target in ((ca.cert, "ca.crt"), (server.cert, "server.crt"), (server.key, "server.key")):
         shutil.copy(source, broker_dir / target)
     wrong = CertificateAuthority(directory / "wrong", "sluice impostor CA")
-    return Pki(ca=ca.cert, client=ca.issue("client", client=True), wrong_ca=wrong.cert)
+    return Pki(ca=ca.cert, client=ca.issue("client", client=True), wrong_ca=wrong.cert, broker_dir=broker_dir)
 
 
 @pytest.fixture(scope="package")
@@ -43,7 +45,7 @@ def tls_broker(pki: Pki, rabbitmq: Broker):
     del rabbitmq  # only its skip-or-fail check: no Docker, no broker
     if os.environ.get("SLUICE_TEST_AMQP_URL"):
         pytest.skip("the TLS tests start their own broker; SLUICE_TEST_AMQP_URL points at an external one")
-    broker = start_broker(f"sluice-tls-{uuid.uuid4().hex[:8]}", tls_dir=pki.ca.parent.parent / "broker")
+    broker = start_broker(f"sluice-tls-{uuid.uuid4().hex[:8]}", tls_dir=pki.broker_dir)
     try:
         assert broker.amqps_url, "the broker publishes no TLS port"
         yield broker
