@@ -39,6 +39,7 @@ __all__ = [
     "decode",
     "encode",
     "event_from_json",
+    "is_event_type",
     "parse_json",
     "utc_now_iso",
 ]
@@ -114,11 +115,34 @@ class Delivery:
 
     @property
     def event_type(self) -> str:
-        """The event's type: its original routing key, also after a trip through a retry tier."""
+        """The event's type: its original routing key, also after a trip through a retry tier.
+
+        A ``x-sluice-routing-key`` that is not an event type is ignored here (see
+        :attr:`forged_routing_key`): it must never end up in a routing key or property of a copy.
+        """
+        original = self._routing_key_header
+        return original if original and is_event_type(original) else (self.type or self.routing_key)
+
+    @property
+    def forged_routing_key(self) -> bool:
+        """True when ``x-sluice-routing-key`` is present but not an event type (forged or corrupted)."""
+        original = self._routing_key_header
+        return original is not None and not is_event_type(original)
+
+    @property
+    def _routing_key_header(self) -> str | None:
         original = self.headers.get(ROUTING_KEY_HEADER)
         if isinstance(original, bytes):
             original = original.decode("utf-8", "replace")
-        return original if isinstance(original, str) and original else (self.type or self.routing_key)
+        if original is None:
+            return None
+        return original if isinstance(original, str) else repr(original)
+
+
+def is_event_type(value: str) -> bool:
+    """True for a valid event type: dot-separated words of letters, digits, ``_`` and ``-``, at most
+    10 words and :data:`MAX_TYPE_BYTES` characters."""
+    return len(value) <= MAX_TYPE_BYTES and _TYPE_RE.match(value) is not None
 
 
 def utc_now_iso() -> str:
@@ -136,7 +160,7 @@ def event_from_json(obj: object) -> Event:
         raise InvalidEvent([f"an event must be a JSON object, not {_json_type(obj)}"])
     reasons = []
     event_type, data, event_id = obj.get("type"), obj.get("data"), obj.get("id")
-    if not isinstance(event_type, str) or not _TYPE_RE.match(event_type) or len(event_type) > MAX_TYPE_BYTES:
+    if not isinstance(event_type, str) or not is_event_type(event_type):
         reasons.append(f"'type' must be a string of dot-separated words, e.g. 'sensor.reading', of at most "
                        f"{MAX_TYPE_BYTES} characters")
     if not isinstance(data, dict):

@@ -94,6 +94,9 @@ class Pipeline:
             attempts_before = parse_attempts(delivery.headers.get(ATTEMPTS_HEADER))
         except ValueError as e:
             return self._dead_letter(delivery, "invalid", str(e), attempts=0)
+        if delivery.forged_routing_key:
+            error = f"{ROUTING_KEY_HEADER} is not an event type: {delivery.headers[ROUTING_KEY_HEADER]!r:.80}"
+            return self._dead_letter(delivery, "invalid", error, attempts=attempts_before)
         if self._delivery_limit and delivery.delivery_count >= self._delivery_limit:
             error = f"delivered {delivery.delivery_count + 1} times without being settled: consumers crash on it"
             return self._dead_letter(delivery, "delivery_limit", error, attempts=attempts_before)

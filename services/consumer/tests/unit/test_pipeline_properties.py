@@ -34,7 +34,7 @@ def test_every_count_in_range_parses_back_from_int_str_and_bytes(count):
 @given(
     body=st.one_of(st.binary(max_size=200), st.just(json.dumps(READING).encode())),
     headers=st.dictionaries(st.sampled_from([ATTEMPTS_HEADER, "x-death", "x-sluice-routing-key", "x-delivery-count"]),
-                            header_values, max_size=4),
+                            header_values | st.text(min_size=250, max_size=300), max_size=4),
     content_type=st.sampled_from([None, "", "application/json", "text/plain", "application/json; charset=utf-8"]),
     delivery_count=st.integers(min_value=0, max_value=100),
 )
@@ -49,5 +49,6 @@ def test_the_pipeline_settles_any_delivery_without_raising(body, headers, conten
     if decision.forward is not None:
         assert 0 <= decision.forward.headers[ATTEMPTS_HEADER] <= 1_000_001
         assert "x-death" not in decision.forward.headers and "x-delivery-count" not in decision.forward.headers
+        assert decision.forward.type is not None and len(decision.forward.type.encode()) <= 255  # AMQP short string
     if decision.outcome == "dead_lettered":
         assert decision.reason in ("invalid", "rejected", "max_attempts", "delivery_limit")
