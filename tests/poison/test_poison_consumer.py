@@ -13,6 +13,7 @@ import uuid
 import pytest
 from poison_corpus import CASES, MAX_BYTES, Case
 
+from sluice_testing.broker import RawMessage
 from sluice_testing.flaky_sink import FlakySink
 from sluice_testing.processes import ServiceProcess
 from sluice_testing.waiting import wait_for
@@ -72,4 +73,25 @@ def test_poison_is_dead_lettered_with_its_reason_and_good_events_keep_flowing(de
     # and nothing loops: no retry, no message left behind, the consumer still runs
     assert consumer.metric("sluice_messages_processed_total", outcome="retried") == retried_before
     assert rabbitmq.depth(f"{prefix}.default") == 0
+    assert consumer.process is not None and consumer.process.poll() is None
+
+
+def test_the_whole_corpus_at_once_interleaved_with_good_events(deployment, rabbitmq):
+    prefix, sink, consumer = deployment
+    # When every case is published in one burst, each followed by a good event
+    for case in CONSUMER_CASES:
+        routing_key, body = case.message
+        rabbitmq.publish(f"{prefix}.events", routing_key, body, message_id=f"burst-{case.name}",
+                         headers=case.headers or None, content_type=case.content_type or None)
+        rabbitmq.publish(f"{prefix}.events", "sensor.reading", GOOD, message_id=f"burst-good-{case.name}")
+    # Then every good event is delivered, and the dead-letter queue holds each poison once, with its reason
+    wait_for(lambda: {f"burst-good-{c.name}" for c in CONSUMER_CASES} <= sink.delivered, timeout=60,
+             what="every good event of the burst")
+    expected = {f"burst-{c.name}": c.consumer["reason"] for c in CONSUMER_CASES if c.consumer and "reason" in c.consumer}
+    dead: list[RawMessage] = []
+    wait_for(lambda: dead.extend(rabbitmq.drain(f"{prefix}.default.dead")) or len(dead) >= len(expected), timeout=60,
+             what="every dead letter of the burst")
+    assert {m.message_id: m.headers["x-sluice-reason"] for m in dead} == expected
+    assert len(dead) == len(expected)  # each once
+    assert {f"burst-{c.name}" for c in CONSUMER_CASES if c.consumer and c.consumer.get("delivered")} <= sink.delivered
     assert consumer.process is not None and consumer.process.poll() is None
