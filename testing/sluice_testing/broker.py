@@ -77,6 +77,11 @@ class Broker:
         fresh = Broker.from_env_lines(_script("kill" if hard else "restart", self.name), name=self.name)
         self.amqp_url, self.management_url, self.metrics_url = fresh.amqp_url, fresh.management_url, fresh.metrics_url
 
+    def remove(self) -> None:
+        """Remove the container and its data volume."""
+        assert self.name, "only a broker started by the tests can be removed"
+        _script("stop", self.name)
+
     # -- management API ----------------------------------------------------------------------------
 
     def _api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
