@@ -3,6 +3,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sluice_common.deadletters import DeadLetter, Filter, replay_message, topic_matches
 from sluice_common.envelope import Delivery
@@ -86,3 +88,37 @@ def test_each_replay_counts_up():
                            routing_key="sensor.reading")
     assert again.headers["x-sluice-replays"] == 3
     assert (again.exchange, again.routing_key) == ("sluice.events", "sensor.reading")
+
+
+WORD = st.text(alphabet="abcdefgh-_0123", min_size=1, max_size=6)
+KEYS = st.lists(WORD, min_size=1, max_size=6).map(".".join)
+HEADER_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.binary() | st.datetimes(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+#: The machine running the tests may be busy: no timing-based health checks or deadlines.
+RELAXED = settings(suppress_health_check=[HealthCheck.too_slow], deadline=None, max_examples=200)
+
+
+@RELAXED
+@given(KEYS)
+def test_a_key_matches_itself_hash_and_its_words_replaced_by_stars(key):
+    words = key.split(".")
+    assert topic_matches(key, key) and topic_matches("#", key)
+    assert topic_matches(".".join("*" for _ in words), key)
+    assert topic_matches(words[0] + ".#", key)
+    assert not topic_matches(key + ".extra", key)
+
+
+@RELAXED
+@given(st.dictionaries(st.sampled_from(["x-sluice-reason", "x-sluice-error", "x-sluice-dead-at", "x-sluice-attempts",
+                                        "x-sluice-replays", "x-sluice-routing-key", "x-death", "x-first-death-reason"]),
+                       HEADER_VALUES))
+def test_any_header_values_are_read_without_raising_and_replay_resets_the_attempts(headers):
+    dead = letter(headers)
+    assert isinstance(dead.reason, str) and isinstance(dead.error, str) and isinstance(dead.routing_key, str)
+    assert dead.dead_at is None or dead.dead_at.tzinfo is not None
+    assert dead.attempts is None or dead.attempts >= 0
+    message = replay_message(dead, exchange="", routing_key="sluice.g")
+    assert "x-sluice-attempts" not in message.headers and message.headers["x-sluice-replays"] >= 1

@@ -53,6 +53,8 @@ STALL_AFTER_S = 30.0
 PRECONDITION_FAILED = 406
 #: AMQP reply code for a queue that does not exist.
 NOT_FOUND = 404
+#: How long a :class:`QueueClient` waits while the broker blocks publishing before it gives up.
+BLOCKED_TIMEOUT_S = 60.0
 
 
 def compute_backoff(attempt: int, *, rand: Callable[[], float] = random.random) -> float:
@@ -690,6 +692,8 @@ class QueueClient:
     def __init__(self, settings: AmqpSettings, *, name: str = "sluice-cli") -> None:
         self._url = redact_url(settings.url)
         params = connection_parameters(settings, name)
+        # A broker in a resource alarm blocks publishers; a tool gives up rather than hang forever.
+        params.blocked_connection_timeout = BLOCKED_TIMEOUT_S
         try:
             self._connection = pika.BlockingConnection(params)
             self._publish_channel = self._connection.channel()
@@ -697,6 +701,7 @@ class QueueClient:
         except pika.exceptions.AMQPError as e:
             raise BrokerError(f"cannot use the broker at {self._url}: {describe(e)}") from None
         self._browse_channel: Any = None
+        self._browse_tag = ""
 
     def __enter__(self) -> QueueClient:
         return self
@@ -723,16 +728,32 @@ class QueueClient:
         messages not acknowledged with :meth:`ack` go back to the queue, in their order.
         """
         self.release()
+        received: collections.deque[tuple[Any, Any, bytes]] = collections.deque()
         with self._mapped(f"queue {queue!r}"):
             self._browse_channel = channel = self._connection.channel()
             channel.basic_qos(prefetch_count=prefetch)
-            try:
-                for method, properties, body in channel.consume(queue, inactivity_timeout=idle_s):
-                    if method is None:
+            self._browse_tag = channel.basic_consume(
+                queue, lambda _channel, method, properties, body: received.append((method, properties, body))
+            )
+        try:
+            while True:
+                if not received:
+                    self._wait_for(received, idle_s)
+                    if not received:
                         return
-                    yield _delivery(method, properties, body), method.delivery_tag
-            finally:
-                self.release()
+                    continue
+                method, properties, body = received.popleft()
+                yield _delivery(method, properties, body), method.delivery_tag
+        finally:
+            self.release()
+
+    def _wait_for(self, received: collections.deque[Any], timeout: float) -> None:
+        """Answer the broker until a delivery arrives in ``received`` or ``timeout`` seconds pass."""
+        deadline = time.monotonic() + timeout
+        with self._mapped("receiving"):
+            while not received and (remaining := deadline - time.monotonic()) > 0:
+                # Returns early on any event (a delivery, but also a confirm or a close-ok).
+                self._connection.process_data_events(time_limit=remaining)
 
     def ack(self, tag: int) -> None:
         """Acknowledge (remove) one browsed message."""
@@ -773,7 +794,10 @@ class QueueClient:
         """Return every browsed, unacknowledged message to its queue (by closing the browse channel)."""
         channel, self._browse_channel = self._browse_channel, None
         if channel is not None and channel.is_open:
+            # Cancel, then close: the broker requeues the unacked messages in their order. (pika's
+            # ``consume()`` generator would reject the ones it buffered first, and scramble them.)
             try:
+                channel.basic_cancel(self._browse_tag)
                 channel.close()
             except pika.exceptions.AMQPError:
                 pass  # the connection is gone: the broker returns the messages anyway

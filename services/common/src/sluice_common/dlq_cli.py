@@ -9,7 +9,7 @@
 The group and broker come from the same ``SLUICE_*`` variables as the consumer, so the command
 works as is inside a consumer pod (``kubectl exec``); from a laptop, port-forward the broker and
 set ``SLUICE_AMQP_URL``. Human tables by default, ``--json`` for scripts. Exit status: 0 done,
-1 the broker failed or a replay stopped, 2 bad arguments or configuration.
+1 the broker failed or a replay stopped, 2 bad arguments or configuration, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -112,6 +112,10 @@ def run(args: argparse.Namespace, *, out: TextIO = sys.stdout, err: TextIO = sys
     except BrokerError as e:
         print(f"sluice dlq: {e}", file=err)
         return 1
+    except KeyboardInterrupt:
+        # Nothing to undo: whatever was received and not yet acked goes back to the queue.
+        print("\nsluice dlq: interrupted; dead letters not yet handled stay in the queue.", file=err)
+        return 130
 
 
 # -- commands ------------------------------------------------------------------------------------

@@ -174,3 +174,29 @@ def test_a_replay_killed_half_way_loses_nothing(dlq, rabbitmq, topology, prefix)
     assert set(in_work) | set(in_dead) == ids
     assert len(in_work) + len(in_dead) - len(ids) <= 1
     assert len(set(in_work)) == len(in_work)
+
+
+def test_replay_goes_to_this_group_only_unless_sent_to_the_exchange(dlq, rabbitmq, topology, prefix):
+    # Given a second group bound to the same events, and one dead letter in each of two runs
+    audit = group_topology(TopologySettings(prefix=prefix, exchange=f"{prefix}.events"), "audit", ("sensor.*",))
+    rabbitmq.declare(audit)
+    dead_letter(rabbitmq, topology, "only-mine", reason="max_attempts", key="sensor.reading",
+                dead_at="2026-11-25T10:00:00.000Z")
+    # When it is replayed by default, then another one with --to-exchange
+    assert dlq("replay").returncode == 0
+    assert [m.message_id for m in rabbitmq.drain(topology.work.name)] == ["only-mine"]
+    assert rabbitmq.depth(audit.work.name) == 0
+    dead_letter(rabbitmq, topology, "everyone", reason="max_attempts", key="sensor.reading",
+                dead_at="2026-11-25T10:00:00.000Z")
+    assert dlq("replay", "--to-exchange").returncode == 0
+    # Then the first reached this group only, the second every group bound to its routing key
+    mine, theirs = rabbitmq.drain(topology.work.name), rabbitmq.drain(audit.work.name)
+    assert [m.message_id for m in mine] == [m.message_id for m in theirs] == ["everyone"]
+    assert mine[0].routing_key == "sensor.reading"
+    assert mine[0].headers["x-sluice-replays"] == 1 and "x-sluice-attempts" not in mine[0].headers
+
+
+def test_a_missing_dead_letter_queue_is_a_clear_error(dlq):
+    result = dlq("stats", "--group", "nobody")
+    assert result.returncode == 1
+    assert "queue" in result.stderr and "nobody.dead' does not exist" in result.stderr
