@@ -38,13 +38,17 @@ dlq-example: venv system-deps ## The `sluice dlq` session of docs/dlq.md, agains
 	PYTHONPATH=testing $(PY) -m sluice_testing.dlq_example
 
 .PHONY: test
-test: venv system-deps ## Unit, integration (real RabbitMQ 4.x), image and chart tests
+test: venv system-deps lint ## Lint, then unit, integration (real RabbitMQ 4.x), image and chart tests
 	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests
 
 .PHONY: lint
 lint: venv ## ruff and mypy
-	$(VENV)/bin/ruff check services testing charts
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy services/common/src services/producer/src services/consumer/src
+
+.PHONY: config-docs
+config-docs: venv ## Regenerate the configuration table in README.md from sluice_common.config
+	$(PY) scripts/config_table.py --write
 
 .PHONY: bench
 bench: venv system-deps ## Throughput of sluice next to a naive pika baseline, same run (BENCH_MESSAGES=500)

@@ -72,7 +72,7 @@ def main() -> int:
     finally:
         consumer.close()
         sink.stop()
-        broker.remove()
+        broker.stop()
     return 0
 
 
