@@ -3,6 +3,7 @@ that asks first, replay after a sink outage, and a replay killed half-way."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ from sluice_common.config import AmqpSettings, TopologySettings
 from sluice_common.deadletters import DeadLetterQueue
 from sluice_common.topology import GroupTopology, group_topology
 from sluice_testing.processes import ServiceProcess
+from sluice_testing.prometheus import Prometheus
 from sluice_testing.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -28,6 +30,21 @@ def topology(rabbitmq, prefix) -> GroupTopology:
     groups = group_topology(TopologySettings(prefix=prefix, exchange=f"{prefix}.events"), "default")
     rabbitmq.declare(groups)
     return groups
+
+
+@pytest.fixture
+def scraping():
+    """``scraping("127.0.0.1:PORT")``: a real Prometheus scraping that target. Skips without one; fails in CI."""
+
+    def start(target: str) -> Prometheus:
+        try:
+            return Prometheus([target])
+        except FileNotFoundError as e:
+            if os.environ.get("CI"):
+                raise
+            pytest.skip(str(e))
+
+    return start
 
 
 @pytest.fixture
@@ -119,15 +136,17 @@ def test_a_replay_that_cannot_be_routed_keeps_the_dead_letter_and_fails(dlq, rab
     assert rabbitmq.depth(mixed.dead.name) == 5
 
 
-def test_replay_after_a_sink_outage_delivers_every_dead_letter_exactly_once_more(dlq, rabbitmq, prefix, sink):
+def test_replay_after_a_sink_outage_delivers_every_dead_letter_exactly_once_more(dlq, rabbitmq, prefix, sink, scraping):
     # Given a consumer whose sink is down: every event runs out of its two attempts
     sink.status = 503
     env = {"SLUICE_AMQP_URL": rabbitmq.amqp_url, "SLUICE_TOPOLOGY_PREFIX": prefix,
            "SLUICE_TOPOLOGY_EXCHANGE": f"{prefix}.events", "SLUICE_RETRY_DELAYS": "100ms",
            "SLUICE_RETRY_MAX_ATTEMPTS": "2", "SLUICE_SINK_KIND": "http", "SLUICE_SINK_URL": sink.url}
     consumer = ServiceProcess("sluice_consumer", env).start()
+    stack = contextlib.ExitStack()
     try:
         consumer.wait_ready()
+        prometheus = stack.enter_context(scraping(f"127.0.0.1:{consumer.port}"))
         ids = [f"r-{i}" for i in range(30)]
         for event_id in ids:
             rabbitmq.publish(f"{prefix}.events", "sensor.reading", json.dumps(READING).encode(), message_id=event_id)
@@ -140,11 +159,14 @@ def test_replay_after_a_sink_outage_delivers_every_dead_letter_exactly_once_more
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["replayed"] == 30
         wait_for(lambda: sink.delivered == set(ids), timeout=30, what="every replayed event delivered")
-        wait_for(lambda: consumer.metric("sluice_dlq_replayed_total", outcome="acked") == 30, timeout=10,
-                 what="30 replays counted")
         assert all(sink.received[event_id] == 1 for event_id in ids)
         assert rabbitmq.depth(f"{prefix}.default.dead") == 0
+        # And Prometheus, scraping the consumer, sees every replay acked on its first attempt
+        wait_for(lambda: prometheus.value('sluice_dlq_replayed_total{outcome="acked"}') == 30, timeout=30,
+                 interval=0.5, what="30 replays in Prometheus")
+        assert prometheus.value('sluice_dlq_replayed_total{outcome="dead_lettered"}') == 0
     finally:
+        stack.close()
         consumer.close()
 
 
