@@ -48,6 +48,8 @@ __all__ = [
 
 #: Most dead letters one browse holds unacknowledged: the largest AMQP prefetch count.
 MAX_SCAN = 65535
+#: Letters an unfiltered replay holds at once: each is acked soon, so a small window bounds memory.
+REPLAY_WINDOW = 100
 #: A browse ends after this long without a message: the queue has nothing more to give.
 IDLE_S = 1.0
 #: Headers the consumer adds when it dead-letters; a replayed copy starts without them.
@@ -323,7 +325,9 @@ class DeadLetterQueue:
         result = ReplayResult()
         interval = 1.0 / rate
         next_at = time.monotonic()
-        for dead, tag in self.browse(limit=scan, fixed=True):
+        # A filter keeps the letters it skips unacked until the end, so they all count against the window.
+        window = REPLAY_WINDOW if where.everything else scan
+        for dead, tag in self.browse(limit=scan, prefetch=window, fixed=True):
             if result.replayed >= limit:
                 break
             if not where(dead):
