@@ -29,7 +29,7 @@ def producer(rabbitmq, tmp_path):
     process = ServiceProcess("sluice_producer", {
         "SLUICE_AMQP_URL": rabbitmq.amqp_url, "SLUICE_TOPOLOGY_EXCHANGE": f"{prefix}.events",
         "SLUICE_INGEST_TOKEN_FILE": str(tmp_path / "token"), "SLUICE_INGEST_MAX_BYTES": "2000",
-        "SLUICE_INGEST_RATE_LIMIT": "0.2", "SLUICE_INGEST_RATE_BURST": "4",
+        "SLUICE_INGEST_RATE_LIMIT": "0.01", "SLUICE_INGEST_RATE_BURST": "4",  # no refill within the test
     }, name="access-producer")
     try:
         yield process.start().wait_ready(), token

@@ -4,6 +4,7 @@ fails with an error that says what to fix; a CA file that is not PEM stops start
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 import requests
@@ -43,10 +44,13 @@ def test_producer_and_consumer_deliver_events_over_mutual_tls(tls_broker, tls_en
     assert requests.post(producer.url + "/events", json=events, timeout=30).status_code == 202
     # Then every one is delivered, and each sluice connection the broker sees is encrypted
     wait_for(lambda: sink.delivered == {f"tls-{i}" for i in range(20)}, timeout=30, what="delivery over TLS")
-    ours = wait_for(lambda: [c for c in tls_broker.connections()
-                             if str(c.get("client_properties", {}).get("connection_name", "")).startswith("sluice")],
-                    timeout=15, what="sluice connections in the management API")
-    assert len(ours) >= 2 and all(c["ssl"] is True for c in ours), ours
+    def sluice_connections() -> list[dict[str, Any]]:
+        found = [c for c in tls_broker.connections()
+                 if str(c.get("client_properties", {}).get("connection_name", "")).startswith("sluice")]
+        return found if len(found) >= 2 else []  # the management API lists new connections a little later
+
+    ours = wait_for(sluice_connections, timeout=30, what="both sluice connections in the management API")
+    assert all(c["ssl"] is True for c in ours), ours
     assert {c["peer_cert_subject"] for c in ours} == {"CN=client"}
 
 
