@@ -34,12 +34,12 @@ demo: venv system-deps ## Run a producer, two consumers and a flaky sink against
 	PYTHONPATH=testing $(PY) -m sluice_testing.demo
 
 .PHONY: test
-test: venv system-deps ## Unit, integration (real RabbitMQ 4.x), image and chart tests
-	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests
+test: venv system-deps ## Unit, integration (real RabbitMQ 4.x), image, chart and observability (real Prometheus) tests
+	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests tests/observability
 
 .PHONY: lint
 lint: venv ## ruff and mypy
-	$(VENV)/bin/ruff check services testing charts
+	$(VENV)/bin/ruff check services testing charts tests
 	$(VENV)/bin/mypy services/common/src services/producer/src services/consumer/src
 
 .PHONY: bench
@@ -57,6 +57,14 @@ images: system-deps ## Build sluice/producer and sluice/consumer:$(IMAGE_TAG) on
 .PHONY: chart-lint
 chart-lint: ## helm lint --strict charts/sluice
 	"$$(scripts/get-helm.sh)" lint --strict charts/sluice
+
+.PHONY: monitoring-test
+monitoring-test: venv system-deps ## promtool checks and unit tests of the alerts, and every dashboard/alert query against a live Prometheus
+	$(PY) -m pytest -p no:cacheprovider tests/observability
+
+.PHONY: dashboard-preview
+dashboard-preview: venv system-deps ## Render the dashboard's main panels from a local run to docs/img/*.png (PREVIEW_SECONDS=120)
+	PYTHONPATH=testing $(PY) -m sluice_testing.dashboard_preview --out docs/img --seconds $${PREVIEW_SECONDS:-120}
 
 .PHONY: chart-docs
 chart-docs: venv ## Regenerate the values table in charts/sluice/README.md

@@ -38,6 +38,7 @@ __all__ = [
     "comparisons_as_bool",
     "dashboard_targets",
     "grafana_expr",
+    "render_chart",
     "render_monitoring",
     "scrape_configs",
 ]
@@ -77,8 +78,10 @@ def _helm() -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-def render_monitoring(**values: Any) -> Monitoring:
-    """Render the chart with ``monitoring.enabled`` and these values (dotted keys, JSON-able values).
+def render_chart(**values: Any) -> list[dict[str, Any]]:
+    """The objects of the chart rendered with ``monitoring.enabled`` and these values.
+
+    Keys are dotted value paths (``{"monitoring.dashboard.label": "x"}``), values anything JSON can hold.
 
     Raises:
         RuntimeError: helm is missing or refused the values.
@@ -89,8 +92,16 @@ def render_monitoring(**values: Any) -> Monitoring:
                             capture_output=True, text=True, timeout=120, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"helm template failed: {result.stderr}")
-    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
-    kind = lambda k: [d for d in docs if d["kind"] == k]  # noqa: E731
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def render_monitoring(**values: Any) -> Monitoring:
+    """The monitoring objects of the chart rendered with these values (as ``render_chart``)."""
+    docs = render_chart(**values)
+
+    def kind(name: str) -> list[dict[str, Any]]:
+        return [d for d in docs if d["kind"] == name]
+
     (rule,) = kind("PrometheusRule")
     dashboards = [d for d in kind("ConfigMap") if "sluice.json" in d.get("data", {})]
     (dashboard,) = dashboards

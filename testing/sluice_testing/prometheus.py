@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ class PrometheusServer:
         evaluation_interval: how often those rules are evaluated.
     """
 
-    def __init__(self, scrape_configs: list[dict[str, Any]], *, rule_files: list[Path] = (),  # type: ignore[assignment]
+    def __init__(self, scrape_configs: list[dict[str, Any]], *, rule_files: Sequence[Path] = (),
                  evaluation_interval: str = "5s") -> None:
         self._dir = Path(tempfile.mkdtemp(prefix="sluice-prometheus-"))
         self.port = free_port()
