@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from sluice_testing.broker import REPO
 from sluice_testing.observability import CHART, dashboard_targets, render_chart, render_monitoring
 
 DASHBOARD_PATH = CHART / "dashboards" / "sluice.json"
@@ -95,3 +96,15 @@ def test_the_sidecar_label_is_configurable():
     (configmap,) = [d for d in docs if d["kind"] == "ConfigMap" and "sluice.json" in d.get("data", {})]
     assert configmap["metadata"]["labels"]["my_dashboards"] == "yes"
     assert "grafana_dashboard" not in configmap["metadata"]["labels"]
+
+
+def test_readme_shows_the_preview_of_every_drawn_panel(dashboard):
+    from sluice_testing.dashboard_preview import PANELS
+
+    readme = (REPO / "README.md").read_text()
+    titles = {p["title"] for p in _panels(dashboard)}
+    for title, filename in PANELS.items():
+        # Then each drawn panel exists in the dashboard, its PNG is committed and the README shows it
+        assert title in titles
+        assert (REPO / "docs" / "img" / filename).stat().st_size > 0
+        assert f"](docs/img/{filename})" in readme
