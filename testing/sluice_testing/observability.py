@@ -28,6 +28,7 @@ from sluice_testing.broker import REPO, Broker
 from sluice_testing.flaky_sink import FlakySink
 from sluice_testing.processes import ServiceProcess
 from sluice_testing.prometheus import PrometheusServer
+from sluice_testing.waiting import wait_for
 
 __all__ = [
     "NAMESPACE",
@@ -258,6 +259,10 @@ class PipelineRun:
         for consumer in self.consumers:
             consumer.wait_ready()
         self.producer.start().wait_ready()
+        # Counters first seen by Prometheus above zero show no increase: let every target be
+        # scraped once before anything the run counts happens (invalid events, failures).
+        wait_for(lambda: (targets := self.prometheus.targets()) and all(t["health"] == "up" for t in targets),
+                 timeout=30, interval=0.2, what="every scrape target up")
         return self
 
     def publish_invalid(self, count: int) -> None:

@@ -130,6 +130,25 @@ def test_every_dashboard_query_and_alert_expression_returns_data(run):
     assert missing == [], "queries that returned no data:\n" + "\n".join(f"{n}: {queries[n]}" for n in missing)
 
 
+
+def test_prometheus_raises_the_alerts_the_run_provokes_and_no_others(run):
+    # Given the chart's rules loaded into Prometheus, evaluated every 5 s during the run
+    def active(state: str) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for r in run.prometheus.query(f'ALERTS{{alertstate="{state}"}}'):
+            found.setdefault(r["metric"]["alertname"], set()).add(r["metric"].get("reason", r["metric"].get("group", "")))
+        return found
+
+    # Then dead letters of both reasons fire at once (no `for`), and 30% of messages retried is
+    # above the 20% threshold, pending for its 15 minutes
+    firing = wait_for(lambda: (f := active("firing")).get("SluiceDeadLettersIncreasing", set()) >= {
+        "invalid", "max_attempts"} and f, timeout=DATA_TIMEOUT, interval=1.0, what="dead-letter alerts firing")
+    pending = wait_for(lambda: (p := active("pending")).get("SluiceRetryRatioHigh") == {"default"} and p,
+                       timeout=DATA_TIMEOUT, interval=1.0, what="retry ratio alert pending")
+    # And nothing else: the broker is up, the work queue has consumers and drains
+    assert set(firing) == {"SluiceDeadLettersIncreasing"}
+    assert set(pending) <= {"SluiceRetryRatioHigh", "SluiceDeadLettersIncreasing"}
+
 def test_cluster_only_queries_are_exactly_those_reading_kube_state_metrics_and_are_valid(run):
     queries = _queries(run)
     # Then the allow-list names real queries, exactly the ones that read cluster-only series

@@ -116,3 +116,16 @@ def test_queue_alerts_select_every_groups_work_queue_and_only_those():
 def test_an_external_broker_selector_replaces_the_bundled_one():
     rules = {a["alert"]: a for a in _alerts(_rules(**{"monitoring.rules.brokerSelector": 'job="mq"'}))}
     assert rules["SluiceBrokerDown"]["expr"] == 'up{job="mq"} == 0 or absent(up{job="mq"})'
+
+
+def test_an_external_broker_without_a_selector_gets_no_broker_side_alerts():
+    # Given an external broker and no selector for its series
+    alerts = {a["alert"] for a in _alerts(_rules(**{
+        "rabbitmq.enabled": False, "externalBroker.enabled": True, "externalBroker.existingSecret": "broker"}))}
+    # Then only the alerts on sluice's own series remain (SluiceBrokerDown would otherwise always fire)
+    assert alerts == {"SluiceDeadLettersIncreasing", "SluiceRetryRatioHigh", "SluicePublishesFailing",
+                      "SluiceProcessingSlow"}
+    with_selector = {a["alert"] for a in _alerts(_rules(**{
+        "rabbitmq.enabled": False, "externalBroker.enabled": True, "externalBroker.existingSecret": "broker",
+        "monitoring.rules.brokerSelector": 'job="mq"'}))}
+    assert with_selector == ALERTS
