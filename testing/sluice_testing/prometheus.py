@@ -8,6 +8,7 @@ Its data lives in a temporary directory removed on ``stop``. Nothing here is shi
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -21,11 +22,24 @@ import yaml
 from sluice_testing.processes import free_port
 from sluice_testing.waiting import wait_for
 
-__all__ = ["PrometheusError", "PrometheusServer", "find_prometheus"]
+__all__ = ["PrometheusError", "PrometheusServer", "find_prometheus", "skip_or_fail_without"]
 
 
 class PrometheusError(Exception):
     """Prometheus is missing, did not start, or refused a query (the message has its reason)."""
+
+
+def skip_or_fail_without(tool: str) -> str:
+    """The path of ``prometheus`` or ``promtool``; without it the test skips, or fails on CI (env CI set)."""
+    import pytest  # only tests call this
+
+    path = shutil.which(tool)
+    if path:
+        return path
+    reason = f"{tool} is not installed; `make system-deps` installs Debian's prometheus package"
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
 
 
 def find_prometheus() -> str:

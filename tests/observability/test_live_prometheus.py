@@ -24,7 +24,7 @@ from sluice_testing.observability import (
     dashboard_targets,
     grafana_expr,
 )
-from sluice_testing.prometheus import PrometheusError, find_prometheus
+from sluice_testing.prometheus import skip_or_fail_without
 from sluice_testing.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -46,10 +46,7 @@ DATA_TIMEOUT = 90.0
 
 @pytest.fixture(scope="module")
 def run(rabbitmq: Broker) -> Iterator[PipelineRun]:
-    try:
-        find_prometheus()
-    except PrometheusError as e:
-        pytest.fail(str(e))
+    skip_or_fail_without("prometheus")
     with PipelineRun(rabbitmq, rate=40, fail_ratio=0.3) as pipeline:
         pipeline.publish_invalid(5)
         # The run is ready when Prometheus has seen both kinds of dead letters.

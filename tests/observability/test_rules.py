@@ -16,6 +16,7 @@ import yaml
 
 from sluice_testing.broker import REPO
 from sluice_testing.observability import render_monitoring
+from sluice_testing.prometheus import skip_or_fail_without
 
 HERE = Path(__file__).resolve().parent
 RUNBOOKS = REPO / "docs" / "runbooks.md"
@@ -29,10 +30,7 @@ ALERTS = {
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if not path:
-        pytest.fail("promtool is not installed; `make system-deps` installs Debian's prometheus package")
-    return path
+    return skip_or_fail_without("promtool")
 
 
 def _rules(**values: object) -> list[dict]:
