@@ -62,6 +62,11 @@ images: system-deps ## Build sluice/producer and sluice/consumer:$(IMAGE_TAG) on
 chart-lint: ## helm lint --strict charts/sluice
 	"$$(scripts/get-helm.sh)" lint --strict charts/sluice
 
+.PHONY: chart-docs
+chart-docs: venv ## Regenerate the values table in charts/sluice/README.md
+	$(PY) charts/sluice/scripts/values_table.py --write
+
+##@ Observability
 .PHONY: monitoring-test
 monitoring-test: venv system-deps ## promtool checks and unit tests of the alerts, and every dashboard/alert query against a live Prometheus
 	$(PY) -m pytest -p no:cacheprovider tests/observability
@@ -69,7 +74,3 @@ monitoring-test: venv system-deps ## promtool checks and unit tests of the alert
 .PHONY: dashboard-preview
 dashboard-preview: venv system-deps ## Render the dashboard's main panels from a local run to docs/img/*.png (PREVIEW_SECONDS=120)
 	PYTHONPATH=testing $(PY) -m sluice_testing.dashboard_preview --out docs/img --seconds $${PREVIEW_SECONDS:-120}
-
-.PHONY: chart-docs
-chart-docs: venv ## Regenerate the values table in charts/sluice/README.md
-	$(PY) charts/sluice/scripts/values_table.py --write
