@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chartlib import NAMESPACE, of_kind, one, render
+from chartlib import NAMESPACE, of_kind, one, render, render_error
 
 MONITORING_KINDS = ("ServiceMonitor", "PrometheusRule")
 
@@ -78,3 +78,14 @@ def test_scrape_annotations_need_the_monitoring_switch_and_keep_pod_annotations(
     on = render(helm, monitoring__enabled=True, monitoring__scrapeAnnotations=True, producer__podAnnotations={"a": "b"})
     annotations = one(on, "Deployment", "sluice-producer")["spec"]["template"]["metadata"]["annotations"]
     assert annotations["a"] == "b" and annotations["prometheus.io/scrape"] == "true"
+
+
+def test_a_threshold_duration_that_prometheus_would_refuse_stops_the_install(helm):
+    # Given a duration Prometheus cannot parse, Then helm refuses it naming the value
+    error = render_error(helm, monitoring__enabled=True, monitoring__rules__backlog__for="15 minutes")
+    assert "/monitoring/rules/backlog/for" in error
+
+
+def test_a_retry_share_above_one_stops_the_install(helm):
+    error = render_error(helm, monitoring__enabled=True, monitoring__rules__retryRatio__threshold=20)
+    assert "/monitoring/rules/retryRatio/threshold" in error
