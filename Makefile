@@ -38,8 +38,8 @@ dlq-example: venv system-deps ## The `sluice dlq` session of docs/dlq.md, agains
 	PYTHONPATH=testing $(PY) -m sluice_testing.dlq_example
 
 .PHONY: test
-test: venv system-deps lint ## Lint, then unit, integration (real RabbitMQ 4.x), image and chart tests
-	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests
+test: venv system-deps lint ## Lint, then unit, integration (real RabbitMQ 4.x), image, chart and observability (real Prometheus) tests
+	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests tests/observability
 
 .PHONY: lint
 lint: venv ## ruff and mypy
@@ -69,3 +69,12 @@ chart-lint: ## helm lint --strict charts/sluice
 .PHONY: chart-docs
 chart-docs: venv ## Regenerate the values table in charts/sluice/README.md
 	$(PY) charts/sluice/scripts/values_table.py --write
+
+##@ Observability
+.PHONY: monitoring-test
+monitoring-test: venv system-deps ## promtool checks and unit tests of the alerts, and every dashboard/alert query against a live Prometheus
+	$(PY) -m pytest -p no:cacheprovider tests/observability
+
+.PHONY: dashboard-preview
+dashboard-preview: venv system-deps ## Render the dashboard's main panels from a local run to docs/img/*.png (PREVIEW_SECONDS=120)
+	PYTHONPATH=testing $(PY) -m sluice_testing.dashboard_preview --out docs/img --seconds $${PREVIEW_SECONDS:-120}
