@@ -75,6 +75,11 @@ class Broker:
         fresh = Broker.from_env_lines(_script("kill" if hard else "restart", self.name), name=self.name)
         self.amqp_url, self.management_url, self.metrics_url = fresh.amqp_url, fresh.management_url, fresh.metrics_url
 
+    def stop(self) -> None:
+        """Remove the container and its volume (only for a broker this module started)."""
+        assert self.name, "only a broker started by the tests can be stopped"
+        _script("stop", self.name)
+
     # -- management API ----------------------------------------------------------------------------
 
     def _api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -109,7 +114,7 @@ class Broker:
 
     def drain(self, queue: str) -> list[RawMessage]:
         """Take every ready message out of ``queue`` (acked: they are gone afterwards)."""
-        messages = []
+        messages: list[RawMessage] = []
         with pika.BlockingConnection(pika.URLParameters(self.amqp_url)) as connection:
             channel = connection.channel()
             while True:
