@@ -20,7 +20,7 @@ from sluice_e2e.local import LocalDeployment
 from sluice_testing.broker import Broker, start_broker
 
 #: How to run the scenarios on kind, for skip messages.
-HOW_TO_RUN_KIND = "run `make kind-up images e2e` (or SLUICE_E2E=kind pytest k8s-tests with a kind context)"
+HOW_TO_RUN_KIND = "run `make kind-up images kind-load keda e2e` (docs/e2e.md), or SLUICE_E2E=kind pytest k8s-tests on a kind context"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -85,6 +85,8 @@ def deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
         shared: Deployment = request.getfixturevalue("kind_deployment")
         shared.reset()
         yield shared
+        if getattr(request.node, "rep_call_failed", False):
+            print(shared.logs())
         return
     local = LocalDeployment(request.getfixturevalue("e2e_broker"))
     try:

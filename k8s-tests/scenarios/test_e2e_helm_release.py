@@ -6,6 +6,8 @@ Kind only (locally there is no release: the scenarios skip, saying so). Uninstal
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from sluice_e2e.deployment import Deployment
@@ -14,7 +16,9 @@ from sluice_e2e.scenario import applicable
 
 def test_helm_test_passes(deployment: Deployment) -> None:
     output = applicable(deployment.helm_test)
-    assert "Phase:          Succeeded" in output or "Phase: Succeeded" in output, output
+    # helm prints one block per test pod: "TEST SUITE: <pod>", "Phase: Succeeded" or "Failed".
+    assert re.search(r"^Phase:\s+Succeeded$", output, re.MULTILINE), output
+    assert not re.search(r"^Phase:\s+Failed$", output, re.MULTILINE), output
 
 
 @pytest.mark.uninstall

@@ -209,6 +209,10 @@ class Deployment(ABC):
         """
         raise NotApplicable(f"the {self.name} deployment is not a Helm release")
 
+    def logs(self) -> str:
+        """The recent logs of every service, printed when a scenario fails."""
+        return ""
+
     def reset(self) -> None:
         """Before a scenario: a healthy sink with no records, an empty dead-letter queue."""
         self.set_sink(status=None, delay_s=0.0)

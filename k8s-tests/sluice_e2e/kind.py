@@ -371,6 +371,17 @@ class KindDeployment(Deployment):
                 objects += [(kind, o["metadata"]["name"], dict(o["metadata"].get("labels") or {})) for o in listed["items"]]
         return objects
 
+    def logs(self) -> str:
+        parts = []
+        for pod in self.core.list_namespaced_pod(self.ns).items:
+            name = _meta(pod).name or ""
+            try:
+                text = self.core.read_namespaced_pod_log(name, self.ns, tail_lines=200, timestamps=True)
+            except Exception as e:  # noqa: BLE001 - a pod that is gone or not started yet
+                text = f"(no log: {e})"
+            parts.append(f"--- pod/{name}\n{text}")
+        return "\n".join(parts)
+
     def reset(self) -> None:
         if self.keda and self._installed:
             self._annotate_scaled_object({KEDA_PAUSE: None})  # None removes it: KEDA scales again
