@@ -83,15 +83,16 @@ class KindSettings:
                    kubectl=env.get("KUBECTL", "kubectl"), keep=env.get("SLUICE_E2E_KEEP", "") == "1")
 
 
-def check_context(current: str | None, settings: KindSettings) -> None:
-    """Refuse every kube context but the suite's kind cluster.
+def check_context(contexts: Iterable[str], settings: KindSettings) -> None:
+    """Make sure the kubeconfig has the suite's kind context; every call then names it explicitly,
+    whatever the current context is, so no other cluster is ever touched.
 
     Raises:
-        KindUnavailable: ``current`` is not ``kind-<cluster>``.
+        KindUnavailable: no ``kind-<cluster>`` among ``contexts``.
     """
-    if current != settings.context:
-        raise KindUnavailable(f"the kube context is {current!r}, not {settings.context!r}; the suite only runs on "
-                              f"its own kind cluster (`make kind-up KIND_CLUSTER={settings.cluster}`)")
+    if settings.context not in set(contexts):
+        raise KindUnavailable(f"no kube context {settings.context!r}; the suite only runs on its own kind cluster "
+                              f"(`make kind-up KIND_CLUSTER={settings.cluster}`)")
 
 
 def helm_install_args(settings: KindSettings, *, tag: str, keda: bool) -> list[str]:
@@ -132,10 +133,10 @@ class KindDeployment(Deployment):
             if shutil.which(tool) is None:
                 raise KindUnavailable(f"{tool!r} is not on PATH; `make kind-up` says how to install it")
         try:
-            _, current = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
+            contexts, _ = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
         except Exception as e:  # noqa: BLE001 - no kubeconfig, or an unreadable one
             raise KindUnavailable(f"no kubeconfig ({e})") from None
-        check_context(current["name"] if current else None, settings)
+        check_context((c["name"] for c in contexts), settings)
         self.api_client = config.new_client_from_config(context=settings.context)  # type: ignore[no-untyped-call]
         self.core = client.CoreV1Api(self.api_client)
         self.apps = client.AppsV1Api(self.api_client)
@@ -341,8 +342,13 @@ class KindDeployment(Deployment):
         return self._helm("test", self.settings.release, "--timeout", "5m")
 
     def uninstall(self) -> list[str]:
-        self._helm("uninstall", self.settings.release, "--wait", "--timeout", "5m")
+        self._helm("uninstall", self.settings.release, "--wait", "--cascade", "foreground", "--timeout", "5m")
         self._installed = False
+        # Pods and ReplicaSets go through garbage collection: wait for it, then report what stays.
+        transient = ("Pod/", "ReplicaSet/")
+        wait_for(lambda: not [o for o in leftovers(self._namespace_objects(), self.settings.release)
+                              if o.startswith(transient)], timeout=POD_DEADLINE, interval=2,
+                 what="the release's pods deleted")
         return leftovers(self._namespace_objects(), self.settings.release)
 
     def _namespace_objects(self) -> list[tuple[str, str, dict[str, str]]]:
@@ -357,6 +363,7 @@ class KindDeployment(Deployment):
             "ServiceAccount": self.core.list_namespaced_service_account,
             "PersistentVolumeClaim": self.core.list_namespaced_persistent_volume_claim,
             "Deployment": self.apps.list_namespaced_deployment, "StatefulSet": self.apps.list_namespaced_stateful_set,
+            "ReplicaSet": self.apps.list_namespaced_replica_set,
             "Job": batch.list_namespaced_job, "PodDisruptionBudget": policy.list_namespaced_pod_disruption_budget,
             "HorizontalPodAutoscaler": autoscaling.list_namespaced_horizontal_pod_autoscaler,
             "Role": rbac.list_namespaced_role, "RoleBinding": rbac.list_namespaced_role_binding,

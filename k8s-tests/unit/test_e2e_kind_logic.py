@@ -16,14 +16,14 @@ def test_settings_come_from_the_environment_with_an_upgrade_tag_derived_from_the
     assert KindSettings.from_env({}).context == "kind-sluice-e2e"
 
 
-@pytest.mark.parametrize("context", [None, "kind-other", "prod-cluster", "sluice-e2e"])
-def test_any_context_but_the_suites_kind_cluster_is_refused(context):
+@pytest.mark.parametrize("contexts", [[], ["kind-other"], ["prod-cluster", "sluice-e2e"]])
+def test_a_kubeconfig_without_the_suites_kind_context_is_refused(contexts):
     with pytest.raises(KindUnavailable, match="kind-sluice-e2e"):
-        check_context(context, KindSettings())
+        check_context(contexts, KindSettings())
 
 
-def test_the_suites_own_kind_context_is_accepted():
-    check_context("kind-sluice-e2e", KindSettings())
+def test_the_suites_kind_context_is_accepted_among_others():
+    check_context(["prod-cluster", "kind-sluice-e2e"], KindSettings())
 
 
 def test_helm_installs_with_the_e2e_values_the_tag_and_waits():
