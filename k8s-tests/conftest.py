@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sluice_e2e.deployment import Deployment
+from sluice_e2e.deployment import Deployment, NotApplicable
 from sluice_e2e.local import LocalDeployment
 from sluice_testing.broker import Broker, start_broker
 
@@ -25,6 +25,7 @@ HOW_TO_RUN_KIND = "run `make kind-up images kind-load keda e2e` (docs/e2e.md), o
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "uninstall: ends the shared deployment, so it runs after every other scenario")
+    config.addinivalue_line("markers", "operations(*names): Deployment methods the scenario cannot do without")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -88,6 +89,7 @@ def deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
         if getattr(request.node, "rep_call_failed", False):
             print(shared.logs())
         return
+    _skip_unless_implemented(LocalDeployment, request.node.get_closest_marker("operations"))
     local = LocalDeployment(request.getfixturevalue("e2e_broker"))
     try:
         local.start()
@@ -96,6 +98,16 @@ def deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
         if getattr(request.node, "rep_call_failed", False):
             print(local.logs())
         local.close()
+
+
+def _skip_unless_implemented(cls: type[Deployment], marker: pytest.Mark | None) -> None:
+    """Skip before starting anything when ``cls`` keeps the base class's "not applicable" version of an operation."""
+    for operation in marker.args if marker else ():
+        if getattr(cls, operation) is getattr(Deployment, operation):
+            try:
+                getattr(Deployment, operation)(cls.__new__(cls))
+            except NotApplicable as e:
+                pytest.skip(str(e))
 
 
 @pytest.hookimpl(wrapper=True)

@@ -5,11 +5,14 @@ Kind only: locally no autoscaler runs (the scenario skips, saying so).
 
 from __future__ import annotations
 
+import pytest
+
 from sluice_e2e.deployment import Deployment, sensor_events
 from sluice_e2e.scenario import DELIVERY_DEADLINE, SCALE_DEADLINE, applicable
 from sluice_testing.waiting import wait_for
 
 
+@pytest.mark.operations("autoscaling_bounds")
 def test_a_backlog_scales_consumers_out_and_back_in(deployment: Deployment) -> None:
     low, high = applicable(deployment.autoscaling_bounds)
     assert high > low

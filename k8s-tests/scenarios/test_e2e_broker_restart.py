@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import pytest
+
 from sluice_e2e.deployment import Deployment
 from sluice_e2e.scenario import DELIVERY_DEADLINE, EventFlow
 from sluice_testing.waiting import wait_for
 
 
-def test_a_broker_restart_loses_no_confirmed_event(deployment: Deployment) -> None:
+@pytest.mark.parametrize("hard", [False, True], ids=["stopped", "killed"])
+def test_a_broker_restart_loses_no_confirmed_event(deployment: Deployment, hard: bool) -> None:
     # Given events flowing in
     with EventFlow(deployment, batch=20) as flow:
         flow.wait_confirmed(100)
-        # When the broker is restarted
-        deployment.restart_broker()
+        # When the broker is restarted: stopped cleanly, or killed (confirmed means on disk: quorum queues)
+        deployment.restart_broker(hard=hard)
         # Then publishing resumes once it is back
         flow.wait_confirmed(100)
     # And every event the producer confirmed, before, during or after the restart, is delivered

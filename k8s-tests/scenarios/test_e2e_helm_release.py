@@ -14,6 +14,7 @@ from sluice_e2e.deployment import Deployment
 from sluice_e2e.scenario import applicable
 
 
+@pytest.mark.operations("helm_test")
 def test_helm_test_passes(deployment: Deployment) -> None:
     output = applicable(deployment.helm_test)
     # helm prints one block per test pod: "TEST SUITE: <pod>", "Phase: Succeeded" or "Failed".
@@ -22,6 +23,7 @@ def test_helm_test_passes(deployment: Deployment) -> None:
 
 
 @pytest.mark.uninstall
+@pytest.mark.operations("uninstall")
 def test_helm_uninstall_leaves_only_the_broker_volume_and_its_credentials(deployment: Deployment) -> None:
     left = applicable(deployment.uninstall)
     # The broker's PersistentVolumeClaim (data must survive an uninstall) and the credentials

@@ -166,13 +166,21 @@ class Deployment(ABC):
         raise NotImplementedError
 
     @abstractmethod
-    def kill_consumer(self) -> None:
-        """Kill one consumer abruptly (SIGKILL, no drain); a replacement starts as a Deployment's would."""
+    def kill_consumer(self) -> int:
+        """Kill the busiest consumer abruptly (SIGKILL, no drain); a replacement starts as a Deployment's would.
+
+        Returns:
+            The messages it was processing when killed (its ``sluice_messages_inflight``).
+        """
         raise NotImplementedError
 
     @abstractmethod
-    def restart_broker(self) -> None:
-        """Restart the RabbitMQ node on its volume and wait until it serves again."""
+    def restart_broker(self, *, hard: bool = False) -> None:
+        """Restart the RabbitMQ node on its volume and wait until it serves again.
+
+        Parameters:
+            hard: kill it (SIGKILL, no shutdown) instead of stopping it cleanly.
+        """
         raise NotImplementedError
 
     @abstractmethod
@@ -191,7 +199,8 @@ class Deployment(ABC):
         Raises:
             NotApplicable: this deployment has no autoscaler.
         """
-        raise NotApplicable(f"the {self.name} deployment has no autoscaler")
+        raise NotApplicable(f"not applicable to the {self.name} deployment: no autoscaler runs there "
+                            "(docs/e2e.md; on kind with KEDA it runs)")
 
     def helm_test(self) -> str:
         """Run ``helm test`` and return its output.
@@ -199,7 +208,7 @@ class Deployment(ABC):
         Raises:
             NotApplicable: this deployment is not a Helm release.
         """
-        raise NotApplicable(f"the {self.name} deployment is not a Helm release")
+        raise NotApplicable(f"not applicable to the {self.name} deployment: it is not a Helm release (docs/e2e.md)")
 
     def uninstall(self) -> list[str]:
         """Remove the deployment; returns what is left behind (``Kind/name``).
@@ -207,7 +216,7 @@ class Deployment(ABC):
         Raises:
             NotApplicable: this deployment is not a Helm release.
         """
-        raise NotApplicable(f"the {self.name} deployment is not a Helm release")
+        raise NotApplicable(f"not applicable to the {self.name} deployment: it is not a Helm release (docs/e2e.md)")
 
     def logs(self) -> str:
         """The recent logs of every service, printed when a scenario fails."""

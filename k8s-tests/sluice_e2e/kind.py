@@ -256,11 +256,12 @@ class KindDeployment(Deployment):
                 for m in self._broker().drain(f"sluice.{GROUP}.dead")]
 
     def consumer_metric(self, name: str, **labels: str) -> float:
-        total = 0.0
-        for pod in self._consumer_pods():
-            text = self.core.connect_get_namespaced_pod_proxy_with_path(f"{pod}:8080", self.ns, "metrics")
-            total += sample_value(str(text), name, **labels)
-        return total
+        return sum(self._pod_metric(pod, name, **labels) for pod in self._consumer_pods())
+
+    def _pod_metric(self, pod: str, name: str, **labels: str) -> float:
+        # Through the API server's pod proxy: no port-forward per pod.
+        text = self.core.connect_get_namespaced_pod_proxy_with_path(f"{pod}:8080", self.ns, "metrics")
+        return sample_value(str(text), name, **labels)
 
     def _consumer_pods(self) -> list[str]:
         pods = self.core.list_namespaced_pod(self.ns, label_selector=self.consumer_selector).items
@@ -287,16 +288,20 @@ class KindDeployment(Deployment):
     def set_sink(self, *, status: int | None = None, delay_s: float = 0.0) -> None:
         self.sink.control(status=status, delay_s=delay_s)
 
-    def kill_consumer(self) -> None:
-        victim = self._consumer_pods()[0]
+    def kill_consumer(self) -> int:
+        held = {pod: self._pod_metric(pod, "sluice_messages_inflight") for pod in self._consumer_pods()}
+        victim = max(held, key=lambda pod: held[pod])
+        # Grace period 0: the kubelet kills the container at once, no SIGTERM drain.
         self.core.delete_namespaced_pod(victim, self.ns, grace_period_seconds=0)
         wait_for(lambda: victim not in self._consumer_pods(), timeout=POD_DEADLINE, interval=0.5, what=f"{victim} gone")
         self._wait_consumers_ready()
+        return int(held[victim])
 
-    def restart_broker(self) -> None:
+    def restart_broker(self, *, hard: bool = False) -> None:
         old = _meta(self.core.read_namespaced_pod(self.broker_pod, self.ns)).uid
-        # A normal deletion: the pod's preStop hook and grace period apply, as in a node drain.
-        self.core.delete_namespaced_pod(self.broker_pod, self.ns)
+        # hard: grace period 0 kills RabbitMQ at once; otherwise its preStop hook and grace period
+        # apply, as in a node drain. The StatefulSet recreates the pod on the same PVC either way.
+        self.core.delete_namespaced_pod(self.broker_pod, self.ns, grace_period_seconds=0 if hard else None)
 
         def replaced_and_ready() -> bool:
             from kubernetes.client.exceptions import ApiException

@@ -127,15 +127,17 @@ class LocalDeployment(Deployment):
     def set_sink(self, *, status: int | None = None, delay_s: float = 0.0) -> None:
         self._sink_client.control(status=status, delay_s=delay_s)
 
-    def kill_consumer(self) -> None:
-        victim = self.consumers.pop(0)
+    def kill_consumer(self) -> int:
+        held = [c.metric("sluice_messages_inflight") for c in self.consumers]
+        victim = self.consumers.pop(held.index(max(held)))
         victim.kill()
         self._retire(victim)
         # What the Deployment controller does: a replacement for the dead pod.
         self.consumers.append(self._start("sluice_consumer"))
+        return int(max(held))
 
-    def restart_broker(self) -> None:
-        self.broker.restart()
+    def restart_broker(self, *, hard: bool = False) -> None:
+        self.broker.restart(hard=hard)
         # The container came back on new host ports: point the "Service" at them.
         self._proxy.retarget(urllib.parse.urlsplit(self.broker.amqp_url).port or 5672)
 
