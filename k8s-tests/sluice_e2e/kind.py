@@ -20,6 +20,7 @@ import base64
 import os
 import shutil
 import subprocess
+import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,9 +229,10 @@ class KindDeployment(Deployment):
             forward.restart()
 
     def _broker(self) -> Broker:
+        # The chart's generated Secret has the broker's name (rabbitmq.auth.existingSecret is not used here).
         secret = self.core.read_namespaced_secret(self.broker_service, self.ns)
         data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
-        user, password = data["username"], data["password"]
+        user, password = (urllib.parse.quote(data[key], safe="") for key in ("username", "password"))
         amqp, management = self._forward(f"svc/{self.broker_service}", 5672), self._forward(f"svc/{self.broker_service}", 15672)
         return Broker(f"amqp://{user}:{password}@127.0.0.1:{amqp}/%2F", f"http://{user}:{password}@127.0.0.1:{management}",
                       name=None)

@@ -8,6 +8,7 @@ that listener, and it is what a person debugging the cluster would run.
 from __future__ import annotations
 
 import re
+import select
 import subprocess
 import threading
 import time
@@ -78,8 +79,11 @@ class PortForward:
         assert process.stdout is not None
         deadline = time.monotonic() + START_TIMEOUT
         found: tuple[int, int] | None = None
-        # kubectl prints the line as soon as it listens; reading blocks until then or until it exits.
-        while found is None and time.monotonic() < deadline:
+        # kubectl prints the line as soon as it listens; wait for each line no longer than the deadline.
+        while found is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([process.stdout], [], [], remaining)[0]:
+                break
             line = process.stdout.readline()
             if not line:
                 break

@@ -1,4 +1,4 @@
-"""The kind deployment's pure logic, without a cluster: context guard, helm command line, leftovers."""
+"""The kind deployment's pure logic, without a cluster: settings, context guard, helm command line, leftovers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from sluice_e2e.kind import KIND_DIR, KindSettings, KindUnavailable, check_context, helm_install_args, leftovers
-from sluice_e2e.portforward import parse_forwarding_line
 
 
 def test_settings_come_from_the_environment_with_an_upgrade_tag_derived_from_the_image_tag():
@@ -52,12 +51,3 @@ def test_leftovers_are_the_releases_objects_only():
                ("Secret", "other-rabbitmq", {"app.kubernetes.io/instance": "other"})]
     assert leftovers(objects, "sluice") == ["PersistentVolumeClaim/data-sluice-rabbitmq-0", "Secret/sluice-rabbitmq"]
 
-
-@pytest.mark.parametrize(("line", "ports"), [
-    ("Forwarding from 127.0.0.1:41234 -> 8080\n", (41234, 8080)),
-    ("Forwarding from [::1]:41234 -> 8080", None),
-    ("Handling connection for 41234", None),
-    ("error: unable to forward port because pod is not running", None),
-])
-def test_kubectl_forwarding_lines_are_parsed_for_the_ipv4_port(line, ports):
-    assert parse_forwarding_line(line) == ports
