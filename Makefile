@@ -49,14 +49,18 @@ demo: venv system-deps ## Run a producer, two consumers and a flaky sink against
 	PYTHONPATH=testing $(PY) -m sluice_testing.demo
 
 .PHONY: test
-test: venv system-deps ## Unit, integration (real RabbitMQ 4.x), image, chart and local end-to-end tests
+test: venv system-deps lint ## Lint, then unit, integration (real RabbitMQ 4.x), image, chart and local end-to-end tests
 	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests k8s-tests
 
 .PHONY: lint
 lint: venv ## ruff and mypy
-	$(VENV)/bin/ruff check services testing charts k8s-tests
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy services/common/src services/producer/src services/consumer/src
 	MYPYPATH=k8s-tests:testing $(VENV)/bin/mypy -p sluice_e2e
+
+.PHONY: config-docs
+config-docs: venv ## Regenerate the configuration table in README.md from sluice_common.config
+	$(PY) scripts/config_table.py --write
 
 .PHONY: bench
 bench: venv system-deps ## Throughput of sluice next to a naive pika baseline, same run (BENCH_MESSAGES=500)

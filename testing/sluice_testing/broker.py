@@ -70,13 +70,13 @@ class Broker:
     # -- container control (only for a broker this module started) ------------------------------
 
     def restart(self, *, hard: bool = False) -> None:
-        """Restart the container on the same volume (``hard``: SIGKILL first); the URLs may change."""
+        """Restart the container on the same volume (``hard``: SIGKILL first); its ports stay the same."""
         assert self.name, "only a broker started by the tests can be restarted"
         fresh = Broker.from_env_lines(_script("kill" if hard else "restart", self.name), name=self.name)
         self.amqp_url, self.management_url, self.metrics_url = fresh.amqp_url, fresh.management_url, fresh.metrics_url
 
     def stop(self) -> None:
-        """Remove the container and its volume (only for a broker this module started)."""
+        """Remove the container and its volume."""
         assert self.name, "only a broker started by the tests can be stopped"
         _script("stop", self.name)
 

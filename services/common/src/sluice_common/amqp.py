@@ -19,6 +19,7 @@ logged, turned into state (``connected``, ``ready``) or raised as :mod:`sluice_c
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import random
 import socket
@@ -50,12 +51,20 @@ STALL_AFTER_S = 30.0
 PRECONDITION_FAILED = 406
 
 
+def _declare_queue(channel: Any, name: str, arguments: dict[str, Any], cb: Callable[[Any], None]) -> None:
+    channel.queue_declare(name, durable=True, arguments=arguments, callback=cb)
+
+
+def _bind(channel: Any, queue: str, exchange: str, key: str, cb: Callable[[Any], None]) -> None:
+    channel.queue_bind(queue, exchange, key, callback=cb)
+
+
 def compute_backoff(attempt: int, *, rand: Callable[[], float] = random.random) -> float:
     """Seconds to wait before reconnection attempt ``attempt`` (1-based): doubling, capped, jittered.
 
     ``rand`` returns a number in [0, 1); pass ``lambda: 0.5`` for a deterministic delay.
     """
-    ceiling = min(RECONNECT_MAX_S, RECONNECT_MIN_S * 2 ** max(attempt - 1, 0))
+    ceiling = min(RECONNECT_MAX_S, RECONNECT_MIN_S * 2.0 ** max(attempt - 1, 0))
     return ceiling / 2 + ceiling / 2 * rand()  # "equal jitter": never less than half the ceiling
 
 
@@ -535,11 +544,9 @@ class Consumer(_Session):
             lambda cb: channel.exchange_declare(topology.exchange, "topic", durable=True, callback=cb)
         ]
         for spec in topology.queues:
-            steps.append(
-                lambda cb, s=spec: channel.queue_declare(s.name, durable=True, arguments=s.arguments, callback=cb)
-            )
+            steps.append(functools.partial(_declare_queue, channel, spec.name, spec.arguments))
         for key in topology.binding_keys:
-            steps.append(lambda cb, k=key: channel.queue_bind(topology.work.name, topology.exchange, k, callback=cb))
+            steps.append(functools.partial(_bind, channel, topology.work.name, topology.exchange, key))
         _chain(steps, done=self._open_consume_channel)
 
     def _open_consume_channel(self) -> None:
