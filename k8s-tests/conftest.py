@@ -48,7 +48,7 @@ def _requested() -> str:
 def e2e_broker() -> Iterator[Broker]:
     """A RabbitMQ 4.x container of the suite's own, which scenarios may restart; removed afterwards."""
     try:
-        broker = start_broker(f"sluice-e2e-{uuid.uuid4().hex[:8]}")
+        broker = start_broker(f"sluice-e2e-{uuid.uuid4().hex[:8]}", own=True)
     except Exception as e:  # noqa: BLE001 - any reason to have no broker
         if os.environ.get("CI"):
             raise
