@@ -20,6 +20,7 @@ KIND_CLUSTER ?= sluice-e2e
 KIND_CONFIG ?= k8s-tests/kind/cluster.yaml
 KUBE_CONTEXT ?= kind-$(KIND_CLUSTER)
 NAMESPACE ?= sluice
+DEPLOY_ARGS ?=
 HELM ?=
 export KIND_VERSION KUBECTL_VERSION SKAFFOLD_VERSION
 helm_bin = $(or $(HELM),$$(scripts/get-helm.sh))
@@ -100,11 +101,11 @@ kind-load: ## Load sluice/{producer,consumer}:$(IMAGE_TAG) (from `make images`) 
 	done
 
 .PHONY: deploy
-deploy: ## helm upgrade --install --wait the chart into $(NAMESPACE) on $(KUBE_CONTEXT), images :$(IMAGE_TAG)
+deploy: ## helm upgrade --install --wait the chart into $(NAMESPACE) on $(KUBE_CONTEXT), images :$(IMAGE_TAG) (DEPLOY_ARGS: more helm flags)
 	scripts/require-tools.sh kubectl
 	"$(helm_bin)" upgrade --install sluice charts/sluice --kube-context '$(KUBE_CONTEXT)' \
 	  --namespace '$(NAMESPACE)' --create-namespace --wait --timeout 10m \
-	  --set producer.image.tag='$(IMAGE_TAG)' --set consumer.image.tag='$(IMAGE_TAG)'
+	  --set producer.image.tag='$(IMAGE_TAG)' --set consumer.image.tag='$(IMAGE_TAG)' $(DEPLOY_ARGS)
 
 .PHONY: keda
 keda: ## Install KEDA $(KEDA_VERSION) (queue-length autoscaling) into namespace keda
@@ -117,7 +118,9 @@ monitoring: keda ## Install kube-prometheus-stack $(KUBE_PROMETHEUS_STACK_VERSIO
 	  --repo https://prometheus-community.github.io/helm-charts --version '$(KUBE_PROMETHEUS_STACK_VERSION)' \
 	  --kube-context '$(KUBE_CONTEXT)' --namespace monitoring --create-namespace --wait --timeout 15m \
 	  --set prometheus.prometheusSpec.serviceMonitorSelectorNilUsesHelmValues=false \
-	  --set prometheus.prometheusSpec.ruleSelectorNilUsesHelmValues=false
+	  --set prometheus.prometheusSpec.podMonitorSelectorNilUsesHelmValues=false \
+	  --set prometheus.prometheusSpec.ruleSelectorNilUsesHelmValues=false \
+	  --set grafana.sidecar.dashboards.searchNamespace=ALL
 
 .PHONY: e2e
 e2e: venv ## Run k8s-tests on the kind cluster (after kind-up, images, kind-load; `make keda` for autoscaling)

@@ -58,3 +58,13 @@ def test_the_kind_config_is_a_kind_cluster_with_workers():
     config = yaml.safe_load((REPO / "k8s-tests" / "kind" / "cluster.yaml").read_text())
     assert (config["kind"], config["apiVersion"]) == ("Cluster", "kind.x-k8s.io/v1alpha4")
     assert [n["role"] for n in config["nodes"]].count("worker") >= 1
+
+
+def test_make_monitoring_configures_kube_prometheus_stack_as_the_skaffold_profile_does():
+    recipe = make("-n", "monitoring", "HELM=helm").stdout
+    kps_command = recipe[recipe.index("kube-prometheus-stack"):]
+    from_make = dict(re.findall(r"--set (\S+)=(\S+)", kps_command))
+    profile = next(p for p in yaml.safe_load((REPO / "skaffold.yaml").read_text())["profiles"] if p["name"] == "monitoring")
+    release = next(p["value"] for p in profile["patches"]
+                   if isinstance(p.get("value"), dict) and p["value"].get("remoteChart") == "kube-prometheus-stack")
+    assert from_make == release["setValues"]
