@@ -60,7 +60,8 @@ def e2e_broker() -> Iterator[Broker]:
 @pytest.fixture(scope="session")
 def kind_deployment() -> Iterator[Deployment]:
     """The chart on the kind cluster of the current kube context, installed once per session."""
-    from sluice_e2e.kind import KindDeployment, KindUnavailable
+    from sluice_e2e.kind import KindDeployment
+    from sluice_e2e.kind_settings import KindUnavailable
 
     try:
         deployment = KindDeployment.from_env().install()

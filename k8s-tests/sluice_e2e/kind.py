@@ -1,9 +1,9 @@
 """The deployment on a kind cluster: the chart installed with helm, driven with the Kubernetes client.
 
-``make kind-up images e2e`` creates the cluster, builds the images, loads them with ``kind load
-docker-image`` and runs the scenarios against :class:`KindDeployment`, which:
+``make kind-up images kind-load e2e`` creates the cluster, builds the images, loads them with
+``kind load docker-image`` and runs the scenarios against :class:`KindDeployment`, which:
 
-- installs the suite's webhook sink (``sluice_testing/flaky_sink.py`` from a ConfigMap, run by the
+- installs the suite's webhook sink (:mod:`sluice_e2e.sink_pod`: ``flaky_sink.py`` from a ConfigMap, run by the
   consumer image's Python) and the chart (``helm upgrade --install --wait`` with
   ``k8s-tests/kind/values-e2e.yaml``, plus ``values-keda.yaml`` when KEDA's CRDs are present);
 - reaches the ingest, the sink and RabbitMQ through ``kubectl port-forward`` and the consumers'
@@ -11,23 +11,23 @@ docker-image`` and runs the scenarios against :class:`KindDeployment`, which:
 - kills pods, restarts the broker's pod, scales (KEDA's ``paused-replicas``, or the Deployment's
   scale), upgrades to a second image tag, runs ``helm test`` and ``helm uninstall``.
 
-It refuses any kube context but ``kind-<cluster>``: the scenarios kill pods.
+It needs the kube context ``kind-<cluster>`` and names it in every call, whatever the current
+context is: the scenarios kill pods, and only ever in the suite's own cluster.
 """
 
 from __future__ import annotations
 
 import base64
-import os
 import shutil
 import subprocess
 import urllib.parse
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sluice_e2e.deployment import GROUP, DeadLetter, Deployment, NotApplicable, SinkClient
+from sluice_e2e.kind_settings import KindSettings, KindUnavailable, check_context, helm_install_args, leftovers
 from sluice_e2e.portforward import PortForward
+from sluice_e2e.sink_pod import SINK, SINK_PORT, sink_manifests
 from sluice_testing.broker import Broker
 from sluice_testing.processes import sample_value
 from sluice_testing.waiting import wait_for
@@ -35,81 +35,12 @@ from sluice_testing.waiting import wait_for
 if TYPE_CHECKING:
     from kubernetes.client import V1DeploymentStatus, V1ObjectMeta, V1Pod
 
-__all__ = ["KindDeployment", "KindSettings", "KindUnavailable", "check_context", "helm_install_args", "leftovers"]
+__all__ = ["KindDeployment"]
 
-REPO = Path(__file__).resolve().parents[2]
-KIND_DIR = REPO / "k8s-tests" / "kind"
-SINK_SCRIPT = REPO / "testing" / "sluice_testing" / "flaky_sink.py"
-#: Name of the sink's ConfigMap, Deployment and Service (not part of the release).
-SINK = "e2e-sink"
-SINK_PORT = 9000
-#: Seconds helm may wait for an install or upgrade; the first one pulls RabbitMQ.
-HELM_TIMEOUT = "10m"
 #: Seconds a pod gets to be replaced and ready.
 POD_DEADLINE = 300.0
+#: KEDA holds a ScaledObject's target at this many replicas while the annotation is set.
 KEDA_PAUSE = "autoscaling.keda.sh/paused-replicas"
-
-
-class KindUnavailable(Exception):  # noqa: N818 - a reason to skip, not a failure of ours
-    """Raised when there is no reachable kind cluster (or tool) to run the suite on."""
-
-
-@dataclass(frozen=True)
-class KindSettings:
-    """Where and what to deploy; every field has an environment variable (see :meth:`from_env`)."""
-
-    cluster: str = "sluice-e2e"
-    namespace: str = "sluice-e2e"
-    release: str = "sluice"
-    image_tag: str = "dev"
-    upgrade_tag: str = "dev-next"
-    helm: str = "helm"
-    kubectl: str = "kubectl"
-    keep: bool = False
-    values_files: tuple[Path, ...] = field(default=(KIND_DIR / "values-e2e.yaml",))
-
-    @property
-    def context(self) -> str:
-        return f"kind-{self.cluster}"
-
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> KindSettings:
-        """Read ``KIND_CLUSTER``, ``SLUICE_E2E_NAMESPACE``, ``SLUICE_E2E_RELEASE``, ``IMAGE_TAG``,
-        ``SLUICE_E2E_UPGRADE_TAG``, ``HELM``, ``KUBECTL`` and ``SLUICE_E2E_KEEP``."""
-        env = dict(os.environ if environ is None else environ)
-        tag = env.get("IMAGE_TAG", "dev")
-        return cls(cluster=env.get("KIND_CLUSTER", "sluice-e2e"), namespace=env.get("SLUICE_E2E_NAMESPACE", "sluice-e2e"),
-                   release=env.get("SLUICE_E2E_RELEASE", "sluice"), image_tag=tag,
-                   upgrade_tag=env.get("SLUICE_E2E_UPGRADE_TAG", f"{tag}-next"), helm=env.get("HELM", "helm"),
-                   kubectl=env.get("KUBECTL", "kubectl"), keep=env.get("SLUICE_E2E_KEEP", "") == "1")
-
-
-def check_context(contexts: Iterable[str], settings: KindSettings) -> None:
-    """Make sure the kubeconfig has the suite's kind context; every call then names it explicitly,
-    whatever the current context is, so no other cluster is ever touched.
-
-    Raises:
-        KindUnavailable: no ``kind-<cluster>`` among ``contexts``.
-    """
-    if settings.context not in set(contexts):
-        raise KindUnavailable(f"no kube context {settings.context!r}; the suite only runs on its own kind cluster "
-                              f"(`make kind-up KIND_CLUSTER={settings.cluster}`)")
-
-
-def helm_install_args(settings: KindSettings, *, tag: str, keda: bool) -> list[str]:
-    """The ``helm upgrade --install --wait`` command line that installs (or upgrades to) ``tag``."""
-    values = [*settings.values_files, *([KIND_DIR / "values-keda.yaml"] if keda else [])]
-    return [settings.helm, "upgrade", "--install", settings.release, str(REPO / "charts" / "sluice"),
-            "--kube-context", settings.context, "--namespace", settings.namespace, "--create-namespace",
-            *(arg for path in values for arg in ("--values", str(path))),
-            "--set", f"producer.image.tag={tag}", "--set", f"consumer.image.tag={tag}",
-            "--wait", "--timeout", HELM_TIMEOUT]
-
-
-def leftovers(objects: Iterable[tuple[str, str, dict[str, str]]], release: str) -> list[str]:
-    """``Kind/name`` of the objects (kind, name, labels) that belong to ``release``, sorted."""
-    return sorted(f"{kind}/{name}" for kind, name, labels in objects
-                  if labels.get("app.kubernetes.io/instance") == release)
 
 
 def _run(command: Sequence[str], *, timeout: float = 900) -> str:
@@ -207,7 +138,7 @@ class KindDeployment(Deployment):
         except ApiException as e:
             if e.status != 409:  # already there
                 raise
-        for manifest in _sink_manifests(f"sluice/consumer:{self.settings.image_tag}"):
+        for manifest in sink_manifests(f"sluice/consumer:{self.settings.image_tag}"):
             try:
                 utils.create_from_dict(self.api_client, manifest, namespace=self.ns)  # type: ignore[no-untyped-call]
             except utils.FailToCreateError as e:
@@ -414,30 +345,3 @@ def _pod_ready(pod: V1Pod) -> bool:
     status = pod.status
     return (status is not None and status.phase == "Running"
             and bool(status.container_statuses) and all(c.ready for c in status.container_statuses or []))
-
-
-def _sink_manifests(image: str) -> list[dict[str, Any]]:
-    """The sink's ConfigMap (the script), Deployment (run by the consumer image's Python) and Service."""
-    labels = {"app.kubernetes.io/name": SINK, "app.kubernetes.io/part-of": "sluice-e2e"}
-    restricted = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
-                  "capabilities": {"drop": ["ALL"]}}
-    return [
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": SINK, "labels": labels},
-         "data": {"flaky_sink.py": SINK_SCRIPT.read_text()}},
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": SINK, "labels": labels},
-         "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
-             "metadata": {"labels": labels},
-             "spec": {"automountServiceAccountToken": False,
-                      "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
-                      "containers": [{
-                          "name": "sink", "image": image, "imagePullPolicy": "IfNotPresent",
-                          "command": ["python3", "/sink/flaky_sink.py", "--host", "0.0.0.0", "--port", str(SINK_PORT),
-                                      "--fail-ratio", "0"],
-                          "ports": [{"name": "http", "containerPort": SINK_PORT}],
-                          "readinessProbe": {"httpGet": {"path": "/state", "port": SINK_PORT}, "periodSeconds": 2},
-                          "securityContext": restricted,
-                          "volumeMounts": [{"name": "script", "mountPath": "/sink", "readOnly": True}]}],
-                      "volumes": [{"name": "script", "configMap": {"name": SINK}}]}}}},
-        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": SINK, "labels": labels},
-         "spec": {"selector": labels, "ports": [{"name": "http", "port": SINK_PORT, "targetPort": SINK_PORT}]}},
-    ]

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from sluice_e2e.kind import KIND_DIR, KindSettings, KindUnavailable, check_context, helm_install_args, leftovers
+from sluice_e2e.kind_settings import (
+    KIND_DIR,
+    KindSettings,
+    KindUnavailable,
+    check_context,
+    helm_install_args,
+    leftovers,
+)
 
 
 def test_settings_come_from_the_environment_with_an_upgrade_tag_derived_from_the_image_tag():

@@ -10,24 +10,25 @@ import pytest
 import requests
 import yaml
 
-from sluice_e2e.kind import KIND_DIR, SINK, SINK_PORT, SINK_SCRIPT, _sink_manifests
+from sluice_e2e.kind_settings import KIND_DIR
+from sluice_e2e.sink_pod import SINK, SINK_PORT, SINK_SCRIPT, sink_manifests
 from sluice_testing.processes import free_port
 from sluice_testing.waiting import wait_for
 
 
 @pytest.mark.parametrize("version", ["1.30.0", "1.33.0"])
 def test_the_sink_manifests_are_valid_kubernetes_objects(version):
-    for manifest in _sink_manifests("sluice/consumer:dev"):
+    for manifest in sink_manifests("sluice/consumer:dev"):
         kubernetes_validate.validate(manifest, version, strict=True)
 
 
 def test_the_sink_pod_is_restricted_and_runs_the_mounted_script():
-    deployment = next(m for m in _sink_manifests("sluice/consumer:dev") if m["kind"] == "Deployment")
+    deployment = next(m for m in sink_manifests("sluice/consumer:dev") if m["kind"] == "Deployment")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
     assert container["command"][:2] == ["python3", "/sink/flaky_sink.py"]
-    config_map = next(m for m in _sink_manifests("x") if m["kind"] == "ConfigMap")
+    config_map = next(m for m in sink_manifests("x") if m["kind"] == "ConfigMap")
     assert config_map["data"]["flaky_sink.py"] == SINK_SCRIPT.read_text()
 
 
@@ -63,5 +64,5 @@ def test_the_e2e_values_deliver_to_the_sink_service():
     values = yaml.safe_load((KIND_DIR / "values-e2e.yaml").read_text())
     sink = values["consumer"]["defaults"]["sink"]
     assert (sink["kind"], sink["url"]) == ("http", f"http://{SINK}:{SINK_PORT}/events")
-    service = next(m for m in _sink_manifests("x") if m["kind"] == "Service")
+    service = next(m for m in sink_manifests("x") if m["kind"] == "Service")
     assert (service["metadata"]["name"], service["spec"]["ports"][0]["port"]) == (SINK, SINK_PORT)
