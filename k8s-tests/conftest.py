@@ -3,7 +3,7 @@
 - ``local`` (the default, what ``make test`` runs): processes and a RabbitMQ 4.x container this
   suite starts and removes; a fresh deployment per scenario.
 - ``kind`` (``make e2e``, or ``SLUICE_E2E=kind pytest k8s-tests``): the chart installed in a kind
-  cluster, shared by the scenarios of one session. Without ``SLUICE_E2E=kind`` or without a
+  cluster, shared by every scenario of one test run. Without ``SLUICE_E2E=kind`` or without a
   reachable cluster every kind scenario skips, saying how to run it.
 """
 
@@ -59,7 +59,7 @@ def e2e_broker() -> Iterator[Broker]:
 
 @pytest.fixture(scope="session")
 def kind_deployment() -> Iterator[Deployment]:
-    """The chart on the kind cluster of the current kube context, installed once per session."""
+    """The chart on the suite's kind cluster, installed once per test run."""
     from sluice_e2e.kind import KindDeployment
     from sluice_e2e.kind_settings import KindUnavailable
 
