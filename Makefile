@@ -125,6 +125,7 @@ monitoring: keda ## Install kube-prometheus-stack $(KUBE_PROMETHEUS_STACK_VERSIO
 .PHONY: e2e
 e2e: venv ## Run k8s-tests on the kind cluster (after kind-up, images, kind-load; `make keda` for autoscaling)
 	scripts/require-tools.sh kubectl
+	@kubectl config get-contexts '$(KUBE_CONTEXT)' >/dev/null 2>&1 || { echo "no kube context $(KUBE_CONTEXT): run \`make kind-up\` first" >&2; exit 1; }
 	SLUICE_E2E=kind KIND_CLUSTER='$(KIND_CLUSTER)' IMAGE_TAG='$(IMAGE_TAG)' HELM="$(helm_bin)" \
 	  $(PY) -m pytest -p no:cacheprovider -v k8s-tests/scenarios
 

@@ -232,9 +232,11 @@ class KindDeployment(Deployment):
 
     def restart_broker(self, *, hard: bool = False) -> None:
         old = _meta(self.core.read_namespaced_pod(self.broker_pod, self.ns)).uid
-        # hard: grace period 0 kills RabbitMQ at once; otherwise its preStop hook and grace period
-        # apply, as in a node drain. The StatefulSet recreates the pod on the same PVC either way.
-        self.core.delete_namespaced_pod(self.broker_pod, self.ns, grace_period_seconds=0 if hard else None)
+        # hard: one second, then SIGKILL; RabbitMQ cannot shut down in that time. (0 would be a forced
+        # deletion, which lets the StatefulSet start the new pod before the old container is gone.)
+        # Otherwise its preStop hook and grace period apply, as in a node drain. Either way the
+        # StatefulSet recreates the pod on the same PVC.
+        self.core.delete_namespaced_pod(self.broker_pod, self.ns, grace_period_seconds=1 if hard else None)
 
         def replaced_and_ready() -> bool:
             from kubernetes.client.exceptions import ApiException
