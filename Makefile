@@ -49,6 +49,10 @@ system-deps: ## Install and start what the tests need: Docker engine, debootstra
 demo: venv system-deps ## Run a producer, two consumers and a flaky sink against a local RabbitMQ 4.x (Ctrl-C stops)
 	PYTHONPATH=testing $(PY) -m sluice_testing.demo
 
+.PHONY: dlq-example
+dlq-example: venv system-deps ## The `sluice dlq` session of docs/dlq.md, against its own RabbitMQ 4.x container
+	PYTHONPATH=testing $(PY) -m sluice_testing.dlq_example
+
 .PHONY: test
 test: venv system-deps lint ## Lint, then unit, integration (real RabbitMQ 4.x), image, chart and local end-to-end tests
 	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests k8s-tests
