@@ -9,7 +9,7 @@ from sluice_testing.waiting import wait_for
 
 def test_a_consumer_killed_mid_stream_loses_nothing(deployment: Deployment) -> None:
     # Given a slow sink, so consumers hold unacknowledged messages
-    deployment.set_sink(delay_s=0.05)
+    deployment.set_sink(delay_s=0.2)  # 16 workers: about 80 a second, so the kill lands mid-stream
     ids = deployment.publish(sensor_events(300))
     wait_for(lambda: len(deployment.sink.deliveries()) >= 20, timeout=DELIVERY_DEADLINE, what="some deliveries")
     wait_for(lambda: deployment.consumer_metric("sluice_messages_inflight") > 0, timeout=30,
