@@ -35,12 +35,13 @@ class RawMessage:
     content_type: str | None
 
 
-def start_broker(name: str = "sluice-test") -> Broker:
+def start_broker(name: str = "sluice-test", *, own: bool = False) -> Broker:
     """Start (or reuse) the RabbitMQ 4.x test container ``name`` and return a handle on it.
 
-    ``SLUICE_TEST_AMQP_URL`` + ``SLUICE_TEST_MANAGEMENT_URL`` point at an existing broker instead.
+    ``SLUICE_TEST_AMQP_URL`` + ``SLUICE_TEST_MANAGEMENT_URL`` point at an existing broker instead,
+    unless ``own``: then it is always a container of the caller's own (to restart or kill).
     """
-    if os.environ.get("SLUICE_TEST_AMQP_URL"):
+    if os.environ.get("SLUICE_TEST_AMQP_URL") and not own:
         return Broker(os.environ["SLUICE_TEST_AMQP_URL"], os.environ["SLUICE_TEST_MANAGEMENT_URL"], name=None)
     return Broker.from_env_lines(_script("start", name), name=name)
 
@@ -120,7 +121,7 @@ class Broker:
 
     def drain(self, queue: str) -> list[RawMessage]:
         """Take every ready message out of ``queue`` (acked: they are gone afterwards)."""
-        messages = []
+        messages: list[RawMessage] = []
         with pika.BlockingConnection(pika.URLParameters(self.amqp_url)) as connection:
             channel = connection.channel()
             while True:
