@@ -75,6 +75,20 @@ class Broker:
         fresh = Broker.from_env_lines(_script("kill" if hard else "restart", self.name), name=self.name)
         self.amqp_url, self.management_url, self.metrics_url = fresh.amqp_url, fresh.management_url, fresh.metrics_url
 
+    def remove(self) -> None:
+        """Remove the container and its volume (only for a broker the tests started and own)."""
+        assert self.name, "only a broker started by the tests can be removed"
+        _script("stop", self.name)
+
+    def ctl(self, *args: str) -> str:
+        """Run ``rabbitmqctl`` in the broker's container; returns its output."""
+        assert self.name, "rabbitmqctl runs only in a container the tests started"
+        result = subprocess.run(["docker", "exec", self.name, "rabbitmqctl", *args], capture_output=True,
+                                text=True, timeout=60, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr[-2000:]}")
+        return result.stdout
+
     # -- management API ----------------------------------------------------------------------------
 
     def _api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -109,7 +123,7 @@ class Broker:
 
     def drain(self, queue: str) -> list[RawMessage]:
         """Take every ready message out of ``queue`` (acked: they are gone afterwards)."""
-        messages = []
+        messages: list[RawMessage] = []
         with pika.BlockingConnection(pika.URLParameters(self.amqp_url)) as connection:
             channel = connection.channel()
             while True:
