@@ -34,13 +34,19 @@ demo: venv system-deps ## Run a producer, two consumers and a flaky sink against
 	PYTHONPATH=testing $(PY) -m sluice_testing.demo
 
 .PHONY: test
-test: venv system-deps ## Unit, integration (real RabbitMQ 4.x), image and chart tests
-	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests
+test: venv system-deps ## Unit, integration (real RabbitMQ 4.x), image, chart, one chaos round per fault, backpressure
+	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests tests
 
 .PHONY: lint
 lint: venv ## ruff and mypy
-	$(VENV)/bin/ruff check services testing charts
+	$(VENV)/bin/ruff check services testing charts tests
 	$(VENV)/bin/mypy services/common/src services/producer/src services/consumer/src
+
+CHAOS_ROUNDS ?= 4
+.PHONY: chaos
+chaos: venv system-deps ## Chaos suite: CHAOS_ROUNDS (4) rounds of each of 6 faults under load; prints the table
+	CHAOS_ROUNDS=$(CHAOS_ROUNDS) CHAOS_REPORT=.state/chaos-table.md $(PY) -m pytest -p no:cacheprovider -q tests/chaos/test_chaos.py
+	@echo "Table also written to .state/chaos-table.md"
 
 .PHONY: bench
 bench: venv system-deps ## Throughput of sluice next to a naive pika baseline, same run (BENCH_MESSAGES=500)
