@@ -538,7 +538,10 @@ class Consumer(_Session):
         self._settlements.append(settlement)
         if not self._settle_scheduled.is_set():
             self._settle_scheduled.set()
-            self._call(self._apply_settlements)
+            if not self._call(self._apply_settlements):
+                # No connection: this delivery is redelivered anyway. The flag must not stay set,
+                # or no settlement would ever be scheduled again on the next connection.
+                self._settle_scheduled.clear()
 
     def _on_connected(self, connection: SelectConnection) -> None:
         self._generation += 1
@@ -677,6 +680,8 @@ class Consumer(_Session):
 
     def _on_disconnected(self) -> None:
         self.ready = False
+        # A settlement scheduled on the loop that just stopped never ran: schedule afresh next time.
+        self._settle_scheduled.clear()
         self._consume_channel = self._publish_channel = None
         self._consumer_tag = None
         self._outstanding.clear()
