@@ -21,7 +21,7 @@ PREFETCH = 20
 BODY_BYTES = 64 * 1024
 BACKLOG = 1200  # about 77 MB queued
 #: How long the consumer works through the backlog while its memory is sampled.
-LOAD_S = 15.0
+LOAD_S = 10.0
 #: Resident memory the consumer may gain over its idle size: a few copies of a prefetch's worth
 #: of bodies (frame, bytes, decoded JSON, request) plus allocator and thread slack.
 RSS_BOUND = 4 * PREFETCH * BODY_BYTES + 24 * 1024 * 1024
