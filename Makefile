@@ -33,14 +33,22 @@ system-deps: ## Install and start what the tests need: Docker engine, debootstra
 demo: venv system-deps ## Run a producer, two consumers and a flaky sink against a local RabbitMQ 4.x (Ctrl-C stops)
 	PYTHONPATH=testing $(PY) -m sluice_testing.demo
 
+.PHONY: dlq-example
+dlq-example: venv system-deps ## The `sluice dlq` session of docs/dlq.md, against its own RabbitMQ 4.x container
+	PYTHONPATH=testing $(PY) -m sluice_testing.dlq_example
+
 .PHONY: test
-test: venv system-deps ## Unit, integration (real RabbitMQ 4.x), image, chart, one chaos round per fault, backpressure
+test: venv system-deps lint ## Lint, then unit, integration (real RabbitMQ 4.x), image, chart, one chaos round per fault, backpressure
 	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests tests
 
 .PHONY: lint
 lint: venv ## ruff and mypy
-	$(VENV)/bin/ruff check services testing charts tests
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy services/common/src services/producer/src services/consumer/src
+
+.PHONY: config-docs
+config-docs: venv ## Regenerate the configuration table in README.md from sluice_common.config
+	$(PY) scripts/config_table.py --write
 
 CHAOS_ROUNDS ?= 4
 .PHONY: chaos

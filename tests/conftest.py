@@ -27,4 +27,4 @@ def own_broker() -> Iterator[Broker]:
     try:
         yield broker
     finally:
-        broker.remove()
+        broker.stop()

@@ -261,6 +261,18 @@ def test_docker_stop_drains_the_consumer_in_its_grace_period_and_loses_nothing(s
     assert delivered, "the consumer delivered nothing before it stopped"
 
 
+def test_sluice_dlq_runs_inside_the_consumer_container_as_kubectl_exec_would(start):
+    # Given a consumer container (its image has no producer code)
+    consumer = start("consumer")
+    # When an operator runs the dead-letter tool in it, with the container's own settings
+    stats = docker("exec", consumer.name, "sluice", "dlq", "stats", "--json", check=False)
+    # Then it reads the group's dead-letter queue; `sluice publish` says where it lives instead
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["queue"] == "sluice.default.dead"
+    publish = docker("exec", consumer.name, "sluice", "publish", "-", check=False)
+    assert publish.returncode == 2 and "sluice-producer" in publish.stderr
+
+
 def test_docker_stop_ends_the_producer_with_exit_status_0(start):
     producer = start("producer")
     started = time.monotonic()

@@ -14,6 +14,7 @@ __all__ = [
     "BROKER_CONNECTED",
     "BUILD_INFO",
     "DEAD_LETTERS",
+    "DLQ_REPLAYED",
     "MESSAGES_INFLIGHT",
     "MESSAGES_PROCESSED",
     "MESSAGES_PUBLISHED",
@@ -38,6 +39,11 @@ MESSAGES_PROCESSED = Counter(
     "sluice_messages_processed", "Messages settled by a consumer, by outcome.", ["outcome"]
 )
 DEAD_LETTERS = Counter("sluice_dead_letters", "Messages sent to the dead-letter queue, by reason.", ["reason"])
+DLQ_REPLAYED = Counter(
+    "sluice_dlq_replayed",
+    "Dead letters replayed by `sluice dlq replay`, counted by the consumer that received them, by outcome of that attempt.",
+    ["outcome"],
+)
 PROCESSING_SECONDS = Histogram(
     "sluice_message_processing_seconds", "Time to process one message, decode to sink, by sink.", ["sink"],
     buckets=_BUCKETS,
@@ -58,6 +64,7 @@ for _outcome in ("confirmed", "nacked", "returned"):
     MESSAGES_PUBLISHED.labels(_outcome)
 for _outcome in ("acked", "retried", "dead_lettered"):
     MESSAGES_PROCESSED.labels(_outcome)
+    DLQ_REPLAYED.labels(_outcome)
 for _reason in ("invalid", "rejected", "max_attempts", "delivery_limit"):
     DEAD_LETTERS.labels(_reason)
 

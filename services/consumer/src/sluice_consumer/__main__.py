@@ -17,6 +17,7 @@ from sluice_common.logging import configure_logging
 from sluice_common.topology import group_topology
 from sluice_common.validation import SchemaRegistry
 from sluice_consumer.pipeline import Pipeline
+from sluice_consumer.processors import build_processors
 from sluice_consumer.retry import RetryPolicy
 from sluice_consumer.sinks import build_sink
 from sluice_consumer.worker import Worker
@@ -30,6 +31,7 @@ def main() -> int:
         settings = Settings.from_env(os.environ)
         schemas = SchemaRegistry.load(settings.schema_dir)
         sink = build_sink(settings.sink)
+        processors = build_processors(settings.consumer.processors, settings.consumer.group)
     except ConfigError as e:
         print(f"sluice-consumer: configuration error: {e}", file=sys.stderr)
         return 2
@@ -44,6 +46,7 @@ def main() -> int:
         topology,
         schemas=schemas,
         sink=sink,
+        processors=processors,
         policy=RetryPolicy(max_attempts=settings.topology.max_attempts),
         max_bytes=settings.max_message_bytes,
         delivery_limit=settings.topology.delivery_limit if settings.topology.queue_type == "quorum" else 0,

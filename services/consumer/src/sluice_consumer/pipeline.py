@@ -13,6 +13,7 @@ from typing import Any
 
 from sluice_common.envelope import (
     ATTEMPTS_HEADER,
+    BROKER_HEADERS,
     DEAD_AT_HEADER,
     ERROR_HEADER,
     FIRST_SEEN_HEADER,
@@ -34,9 +35,6 @@ __all__ = ["Decision", "Pipeline"]
 
 #: Longest ``x-sluice-error`` value; the full error is in the consumer's log.
 MAX_ERROR_CHARS = 500
-#: Headers the broker owns; a forwarded copy must not carry them (4.x ignores client-set x-death).
-_BROKER_HEADERS = ("x-death", "x-delivery-count", "x-first-death-exchange", "x-first-death-queue",
-                   "x-first-death-reason", "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason")
 
 
 @dataclass(frozen=True)
@@ -138,7 +136,7 @@ class Pipeline:
 
 
 def _forward_headers(delivery: Delivery, attempts: int) -> dict[str, Any]:
-    headers = {k: v for k, v in delivery.headers.items() if k not in _BROKER_HEADERS}
+    headers = {k: v for k, v in delivery.headers.items() if k not in BROKER_HEADERS}
     headers[ATTEMPTS_HEADER] = attempts
     headers[ROUTING_KEY_HEADER] = delivery.event_type
     headers.setdefault(FIRST_SEEN_HEADER, utc_now_iso())
