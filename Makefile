@@ -38,7 +38,7 @@ dlq-example: venv system-deps ## The `sluice dlq` session of docs/dlq.md, agains
 	PYTHONPATH=testing $(PY) -m sluice_testing.dlq_example
 
 .PHONY: test
-test: venv system-deps lint ## Lint, then unit, integration (real RabbitMQ 4.x), image, chart, one chaos round per fault, backpressure
+test: venv system-deps lint ## Lint, then unit, integration (real RabbitMQ 4.x), image, chart, observability (real Prometheus), one chaos round per fault, backpressure
 	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests tests
 
 .PHONY: lint
@@ -75,3 +75,12 @@ chart-lint: ## helm lint --strict charts/sluice
 .PHONY: chart-docs
 chart-docs: venv ## Regenerate the values table in charts/sluice/README.md
 	$(PY) charts/sluice/scripts/values_table.py --write
+
+##@ Observability
+.PHONY: monitoring-test
+monitoring-test: venv system-deps ## promtool checks and unit tests of the alerts, and every dashboard/alert query against a live Prometheus
+	$(PY) -m pytest -p no:cacheprovider tests/observability
+
+.PHONY: dashboard-preview
+dashboard-preview: venv system-deps ## Render the dashboard's main panels from a local run to docs/img/*.png (PREVIEW_SECONDS=120)
+	PYTHONPATH=testing $(PY) -m sluice_testing.dashboard_preview --out docs/img --seconds $${PREVIEW_SECONDS:-120}
