@@ -54,7 +54,7 @@ dlq-example: venv system-deps ## The `sluice dlq` session of docs/dlq.md, agains
 	PYTHONPATH=testing $(PY) -m sluice_testing.dlq_example
 
 .PHONY: test
-test: venv system-deps lint ## Lint, then unit, integration (real RabbitMQ 4.x), image, chart, observability (real Prometheus) and local end-to-end tests
+test: venv system-deps lint ## Lint; unit, integration (real RabbitMQ 4.x), image, chart, observability (real Prometheus) tests; one chaos round per fault; local end-to-end scenarios
 	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests tests k8s-tests
 
 .PHONY: lint
@@ -66,6 +66,12 @@ lint: venv ## ruff and mypy
 .PHONY: config-docs
 config-docs: venv ## Regenerate the configuration table in README.md from sluice_common.config
 	$(PY) scripts/config_table.py --write
+
+CHAOS_ROUNDS ?= 4
+.PHONY: chaos
+chaos: venv system-deps ## Chaos suite: CHAOS_ROUNDS (4) rounds of each of 6 faults under load; prints the table
+	CHAOS_ROUNDS=$(CHAOS_ROUNDS) CHAOS_REPORT=.state/chaos-table.md $(PY) -m pytest -p no:cacheprovider -q tests/chaos/test_chaos.py
+	@echo "Table also written to .state/chaos-table.md"
 
 .PHONY: bench
 bench: venv system-deps ## Throughput of sluice next to a naive pika baseline, same run (BENCH_MESSAGES=500)

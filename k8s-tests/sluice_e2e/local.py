@@ -47,7 +47,7 @@ class LocalDeployment(Deployment):
         assert broker.name, "the local deployment restarts its broker: give it a container of its own"
         self.broker = broker
         self.prefix = f"e2e{uuid.uuid4().hex[:8]}"
-        self._proxy = TcpProxy(urllib.parse.urlsplit(broker.amqp_url).port or 5672).start()
+        self._proxy = TcpProxy(("127.0.0.1", urllib.parse.urlsplit(broker.amqp_url).port or 5672)).start()
         self._sink = FlakySink().start()
         self._sink_client = SinkClient(self._sink.url.removesuffix("/events"))
         self.env = {
@@ -76,7 +76,7 @@ class LocalDeployment(Deployment):
         for process in [*self.consumers, *([self.producer] if self.producer else []), *self._retired]:
             process.close()
         self._sink.stop()
-        self._proxy.close()
+        self._proxy.stop()
         self.broker.delete_prefix(self.prefix)
 
     def logs(self) -> str:
@@ -138,8 +138,9 @@ class LocalDeployment(Deployment):
 
     def restart_broker(self, *, hard: bool = False) -> None:
         self.broker.restart(hard=hard)
-        # The container came back on new host ports: point the "Service" at them.
-        self._proxy.retarget(urllib.parse.urlsplit(self.broker.amqp_url).port or 5672)
+        # Point the "Service" at the broker's address after the restart (scripts/rabbitmq.sh keeps
+        # the host ports, but a broker given by URL may come back elsewhere).
+        self._proxy.retarget(("127.0.0.1", urllib.parse.urlsplit(self.broker.amqp_url).port or 5672))
 
     def scale_consumers(self, replicas: int) -> None:
         while len(self.consumers) < replicas:

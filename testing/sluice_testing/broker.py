@@ -83,6 +83,15 @@ class Broker:
         assert self.name, "only a broker started by the tests can be stopped"
         _script("stop", self.name)
 
+    def ctl(self, *args: str) -> str:
+        """Run ``rabbitmqctl`` in the broker's container; returns its output."""
+        assert self.name, "rabbitmqctl runs only in a container the tests started"
+        result = subprocess.run(["docker", "exec", self.name, "rabbitmqctl", *args], capture_output=True,
+                                text=True, timeout=60, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr[-2000:]}")
+        return result.stdout
+
     # -- management API ----------------------------------------------------------------------------
 
     def _api(self, method: str, path: str, **kwargs: Any) -> requests.Response:

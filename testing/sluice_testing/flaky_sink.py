@@ -33,6 +33,11 @@ class FlakySink:
         status: when set, every request gets this status (an outage: 500; a rejection: 400).
         delay_s: time taken by each request before answering (a slow sink).
         fail_ids: event ids answered 500 every time (a message that can never be delivered).
+        reject_ids: event ids answered 422 every time (a message the sink refuses for good).
+
+    ``delivery_times`` holds the monotonic time of every success, for throughput over time;
+    ``delayed_successes`` counts successes answered after ``delay_s``, which a client that timed
+    out first records as failures (and so delivers again).
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, fail_ratio: float = 0.0,
@@ -41,10 +46,13 @@ class FlakySink:
         self.status: int | None = None
         self.delay_s = 0.0
         self.fail_ids: set[str] = set()
+        self.reject_ids: set[str] = set()
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.received: collections.Counter[str] = collections.Counter()  # delivered ids → times answered 2xx
         self.failed = 0
+        self.delivery_times: list[float] = []
+        self.delayed_successes = 0
         self.documents: dict[str, dict[str, Any]] = {}
         self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
@@ -112,11 +120,14 @@ class FlakySink:
             self.fail_ids = set(fail_ids)
 
     def _answer(self, key: str, document: dict[str, Any]) -> int:
-        if self.delay_s:
-            time.sleep(self.delay_s)
+        delay = self.delay_s
+        if delay:
+            time.sleep(delay)
         with self._lock:
             if self.status is not None:
                 status = self.status
+            elif key in self.reject_ids:
+                status = 422
             elif key in self.fail_ids or self._rng.random() < self.fail_ratio:
                 status = 500
             else:
@@ -124,6 +135,8 @@ class FlakySink:
             if status < 300:
                 self.received[key] += 1
                 self.documents[key] = document
+                self.delivery_times.append(time.monotonic())
+                self.delayed_successes += 1 if delay else 0
             else:
                 self.failed += 1
         return status

@@ -74,6 +74,14 @@ class ServiceProcess:
         """The value of one sample on ``/metrics`` (0 when absent)."""
         return sample_value(self.metrics(), name, **labels)
 
+    def rss_bytes(self) -> int:
+        """The process's resident memory right now (Linux ``/proc``)."""
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError(f"no VmRSS for {self.name}")
+
     def signal(self, signum: int) -> None:
         assert self.process is not None
         self.process.send_signal(signum)
