@@ -35,14 +35,15 @@ class RawMessage:
     content_type: str | None
 
 
-def start_broker(name: str = "sluice-test", *, tls_dir: Path | None = None) -> Broker:
+def start_broker(name: str = "sluice-test", *, own: bool = False, tls_dir: Path | None = None) -> Broker:
     """Start (or reuse) the RabbitMQ 4.x test container ``name`` and return a handle on it.
 
-    ``SLUICE_TEST_AMQP_URL`` + ``SLUICE_TEST_MANAGEMENT_URL`` point at an existing broker instead.
+    ``SLUICE_TEST_AMQP_URL`` + ``SLUICE_TEST_MANAGEMENT_URL`` point at an existing broker instead,
+    unless ``own``: then it is always a container of the caller's own (to restart or kill).
     ``tls_dir`` (``ca.crt``, ``server.crt``, ``server.key``) adds a mutual-TLS listener to a new
-    container; its URL is ``amqps_url``.
+    container of the caller's own; its URL is ``amqps_url``.
     """
-    if tls_dir is None and os.environ.get("SLUICE_TEST_AMQP_URL"):
+    if os.environ.get("SLUICE_TEST_AMQP_URL") and not own and tls_dir is None:
         return Broker(os.environ["SLUICE_TEST_AMQP_URL"], os.environ["SLUICE_TEST_MANAGEMENT_URL"], name=None)
     env = {"SLUICE_RABBITMQ_TLS_DIR": str(tls_dir)} if tls_dir else {}
     return Broker.from_env_lines(_script("start", name, env=env), name=name)
@@ -84,11 +85,6 @@ class Broker:
         self.amqp_url, self.management_url, self.metrics_url = fresh.amqp_url, fresh.management_url, fresh.metrics_url
         self.amqps_url = fresh.amqps_url
 
-    def remove(self) -> None:
-        """Remove the container and its volume (only a broker the tests started under its own name)."""
-        assert self.name and self.name != "sluice-test", "the shared test broker is never removed"
-        _script("stop", self.name)
-
     def connections(self) -> list[dict[str, Any]]:
         """The management API's records of the open client connections."""
         return list(self._api("GET", "/api/connections").json())
@@ -97,6 +93,15 @@ class Broker:
         """Remove the container and its volume."""
         assert self.name, "only a broker started by the tests can be stopped"
         _script("stop", self.name)
+
+    def ctl(self, *args: str) -> str:
+        """Run ``rabbitmqctl`` in the broker's container; returns its output."""
+        assert self.name, "rabbitmqctl runs only in a container the tests started"
+        result = subprocess.run(["docker", "exec", self.name, "rabbitmqctl", *args], capture_output=True,
+                                text=True, timeout=60, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr[-2000:]}")
+        return result.stdout
 
     # -- management API ----------------------------------------------------------------------------
 
@@ -136,7 +141,7 @@ class Broker:
 
     def drain(self, queue: str) -> list[RawMessage]:
         """Take every ready message out of ``queue`` (acked: they are gone afterwards)."""
-        messages = []
+        messages: list[RawMessage] = []
         with pika.BlockingConnection(pika.URLParameters(self.amqp_url)) as connection:
             channel = connection.channel()
             while True:

@@ -91,6 +91,9 @@ class AmqpObserver:
     def on_queue_stats(self, queue: str, messages: int, consumers: int) -> None:
         """A queue's ready-message and consumer counts were read from the broker."""
 
+    def on_blocked(self, blocked: bool) -> None:
+        """The broker started (True) or stopped (False) blocking this connection's publishes."""
+
 
 def connection_parameters(settings: AmqpSettings, name: str) -> pika.URLParameters:
     """pika parameters for the broker, with TLS set up from the settings' files."""
@@ -350,16 +353,30 @@ class Publisher(_Session):
         futures = []
         for message in messages:
             future: Future[None] = Future()
-            if not self._window.acquire(timeout=max(deadline - time.monotonic(), 0)):
+            acquired = self._window.acquire(blocking=False)
+            if not acquired:
+                # The window is full. What this batch queued so far must go out now: its confirms
+                # are what frees the window (a batch larger than the window would wait for itself).
+                self._schedule_drain()
+                acquired = self._window.acquire(timeout=max(deadline - time.monotonic(), 0))
+            if not acquired:
                 future.set_exception(PublishError("timeout", "too many messages are waiting for a confirm"))
             else:
                 self._queue.append(_Pending(message, future))
             futures.append(future)
+        self._schedule_drain()
+        return futures
+
+    @property
+    def outstanding(self) -> int:
+        """Messages waiting to be published or for their confirm (at most ``max_outstanding``)."""
+        return len(self._queue) + len(self._unconfirmed)
+
+    def _schedule_drain(self) -> None:
         if not self._drain_scheduled.is_set():
             self._drain_scheduled.set()
             if not self._call(self._drain):
                 self._drain_scheduled.clear()  # not connected: _on_ready drains
-        return futures
 
     def publish_and_wait(self, messages: Sequence[OutgoingMessage], *, timeout: float) -> list[PublishError | None]:
         """Publish and wait for every confirm: ``None`` per confirmed message, else its error.
@@ -472,17 +489,21 @@ class Publisher(_Session):
 
     def _on_blocked(self, _connection: Any, frame: Any) -> None:
         self.blocked = True
+        self._observer.on_blocked(True)
         self._log.warning("The broker blocks publishing: %s.", getattr(frame.method, "reason", "resource alarm"))
 
     def _on_unblocked(self, _connection: Any, _frame: Any) -> None:
         self.blocked = False
+        self._observer.on_blocked(False)
         self._log.info("The broker accepts publishing again.")
         self._drain()
 
     def _on_disconnected(self) -> None:
         # Everything not confirmed goes out again, in its original order, on the next connection.
         self.ready = False
-        self.blocked = False
+        if self.blocked:
+            self.blocked = False
+            self._observer.on_blocked(False)
         if self._unconfirmed:
             self._log.warning("%d unconfirmed message(s) will be published again.", len(self._unconfirmed))
         self._queue.extendleft(reversed(self._unconfirmed.values()))
@@ -579,7 +600,10 @@ class Consumer(_Session):
         self._settlements.append(settlement)
         if not self._settle_scheduled.is_set():
             self._settle_scheduled.set()
-            self._call(self._apply_settlements)
+            if not self._call(self._apply_settlements):
+                # No connection: this delivery is redelivered anyway. The flag must not stay set,
+                # or no settlement would ever be scheduled again on the next connection.
+                self._settle_scheduled.clear()
 
     def _on_connected(self, connection: SelectConnection) -> None:
         self._generation += 1
@@ -711,6 +735,8 @@ class Consumer(_Session):
 
     def _on_disconnected(self) -> None:
         self.ready = False
+        # A settlement scheduled on the loop that just stopped never ran: schedule afresh next time.
+        self._settle_scheduled.clear()
         self._consume_channel = self._publish_channel = None
         self._consumer_tag = None
         self._outstanding.clear()

@@ -10,6 +10,7 @@ from prometheus_client import Counter, Gauge, Histogram, Info
 from sluice_common.amqp import AmqpObserver
 
 __all__ = [
+    "BROKER_BLOCKED",
     "BROKER_CONNECTED",
     "BUILD_INFO",
     "DEAD_LETTERS",
@@ -19,6 +20,7 @@ __all__ = [
     "MESSAGES_PROCESSED",
     "MESSAGES_PUBLISHED",
     "PROCESSING_SECONDS",
+    "PUBLISH_OUTSTANDING",
     "PUBLISH_CONFIRM_SECONDS",
     "QUEUE_CONSUMERS",
     "QUEUE_MESSAGES",
@@ -54,6 +56,12 @@ INGEST_RESPONSES = Counter(
     "sluice_ingest_responses", "Answers of POST /events, by HTTP status (401, 413, 429: refused).", ["code"]
 )
 BROKER_CONNECTED = Gauge("sluice_broker_connected", "1 while connected to the broker, else 0.")
+BROKER_BLOCKED = Gauge(
+    "sluice_broker_blocked", "1 while the broker blocks publishing (memory or disk alarm), else 0."
+)
+PUBLISH_OUTSTANDING = Gauge(
+    "sluice_publish_outstanding", "Messages waiting to be published or for their confirm (bounded by the window)."
+)
 BUILD_INFO = Info("sluice_build", "The running sluice version.")
 
 for _outcome in ("confirmed", "nacked", "returned"):
@@ -80,3 +88,6 @@ class MetricsObserver(AmqpObserver):
     def on_queue_stats(self, queue: str, messages: int, consumers: int) -> None:
         QUEUE_MESSAGES.labels(queue).set(messages)
         QUEUE_CONSUMERS.labels(queue).set(consumers)
+
+    def on_blocked(self, blocked: bool) -> None:
+        BROKER_BLOCKED.set(1 if blocked else 0)

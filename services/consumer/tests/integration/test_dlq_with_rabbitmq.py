@@ -16,7 +16,7 @@ from sluice_common.config import AmqpSettings, TopologySettings
 from sluice_common.deadletters import DeadLetterQueue
 from sluice_common.topology import GroupTopology, group_topology
 from sluice_testing.processes import ServiceProcess
-from sluice_testing.prometheus import Prometheus
+from sluice_testing.prometheus import PrometheusServer, skip_or_fail_without, static_scrape
 from sluice_testing.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -36,13 +36,9 @@ def topology(rabbitmq, prefix) -> GroupTopology:
 def scraping():
     """``scraping("127.0.0.1:PORT")``: a real Prometheus scraping that target. Skips without one; fails in CI."""
 
-    def start(target: str) -> Prometheus:
-        try:
-            return Prometheus([target])
-        except FileNotFoundError as e:
-            if os.environ.get("CI"):
-                raise
-            pytest.skip(str(e))
+    def start(target: str) -> PrometheusServer:
+        skip_or_fail_without("prometheus")
+        return PrometheusServer(static_scrape([target]))
 
     return start
 

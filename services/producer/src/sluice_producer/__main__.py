@@ -54,6 +54,7 @@ def main() -> int:
     configure_logging(settings.log_level, settings.log_format)
     metrics.BUILD_INFO.info({"version": __version__})
 
+    metrics.PUBLISH_OUTSTANDING.set_function(lambda: publisher.publisher.outstanding)
     routes = {("POST", "/events"): IngestRoute(publisher)} if settings.producer.ingest_enabled else {}
     server = StatusServer(
         settings.http.host,
