@@ -122,7 +122,7 @@ def test_no_secret_value_appears_outside_a_secret(helm, scenario: Path | None):
 
 
 def test_the_ingest_token_reaches_only_the_producer_and_the_test_pod_as_a_mounted_secret(helm):
-    docs = render(helm, CHART / "ci" / "07-ingest-security-values.yaml")
+    docs = render(helm, CHART / "ci" / "08-ingest-security-values.yaml")
     for where, spec, labels in pod_specs(docs):
         env, mounts = _env(spec), _mounts(spec)
         component = labels["app.kubernetes.io/component"]
@@ -168,7 +168,7 @@ def test_tls_settings_the_services_would_refuse_fail_the_install(helm, sets, mes
 
 
 def test_ingest_network_policy_admits_only_the_release_monitoring_and_the_configured_peers(helm):
-    docs = render(helm, CHART / "ci" / "07-ingest-security-values.yaml")
+    docs = render(helm, CHART / "ci" / "08-ingest-security-values.yaml")
     policy = one(docs, "NetworkPolicy", "sluice-producer")
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     [rule] = policy["spec"]["ingress"]
