@@ -35,16 +35,16 @@ demo: venv system-deps ## Run a producer, two consumers and a flaky sink against
 
 .PHONY: test
 test: venv system-deps ## Unit, integration (real RabbitMQ 4.x), image and chart tests
-	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests
+	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests bench/tests
 
 .PHONY: lint
 lint: venv ## ruff and mypy
-	$(VENV)/bin/ruff check services testing charts
-	$(VENV)/bin/mypy services/common/src services/producer/src services/consumer/src
+	$(VENV)/bin/ruff check services testing charts bench
+	$(VENV)/bin/mypy services/common/src services/producer/src services/consumer/src bench
 
 .PHONY: bench
-bench: venv system-deps ## Throughput of sluice next to a naive pika baseline, same run (BENCH_MESSAGES=500)
-	PYTHONPATH=testing $(PY) bench/bench.py
+bench: venv system-deps ## sluice next to naive pika, tuned pika, FastStream, Celery; writes docs/bench (BENCH_MESSAGES, BENCH_REPEATS)
+	PYTHONPATH=testing $(PY) -m bench --readme
 
 ##@ Chart and images
 .PHONY: images

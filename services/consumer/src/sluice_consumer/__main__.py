@@ -17,7 +17,6 @@ from sluice_common.logging import configure_logging
 from sluice_common.topology import group_topology
 from sluice_common.validation import SchemaRegistry
 from sluice_consumer.pipeline import Pipeline
-from sluice_consumer.retry import RetryPolicy
 from sluice_consumer.sinks import build_sink
 from sluice_consumer.worker import Worker
 
@@ -40,14 +39,7 @@ def main() -> int:
     metrics.BUILD_INFO.info({"version": __version__})
 
     topology = group_topology(settings.topology, settings.consumer.group, settings.consumer.binding_keys)
-    pipeline = Pipeline(
-        topology,
-        schemas=schemas,
-        sink=sink,
-        policy=RetryPolicy(max_attempts=settings.topology.max_attempts),
-        max_bytes=settings.max_message_bytes,
-        delivery_limit=settings.topology.delivery_limit if settings.topology.queue_type == "quorum" else 0,
-    )
+    pipeline = Pipeline.from_settings(settings, topology, schemas=schemas, sink=sink)
     worker = Worker(settings, topology, pipeline, sink_name=sink.name)
     server = StatusServer(
         settings.http.host, settings.http.port, alive=lambda: worker.consumer.alive, ready=lambda: worker.ready
