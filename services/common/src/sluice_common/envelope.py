@@ -54,6 +54,9 @@ DEAD_AT_HEADER = "x-sluice-dead-at"
 REASON_HEADER = "x-sluice-reason"
 ERROR_HEADER = "x-sluice-error"
 
+#: One encoder for every body: ``json.dumps`` with options builds a new encoder per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
 #: Event types are topic routing keys: dot-separated words, no wildcards.
 _TYPE_RE = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+){0,9}$")
 
@@ -147,7 +150,7 @@ def encode(event: Event, exchange: str) -> OutgoingMessage:
     return OutgoingMessage(
         exchange=exchange,
         routing_key=event.type,
-        body=json.dumps(event.data, separators=(",", ":"), ensure_ascii=False).encode("utf-8"),
+        body=_ENCODER.encode(event.data).encode("utf-8"),
         message_id=event.id,
         headers={SCHEMA_VERSION_HEADER: SCHEMA_VERSION},
         type=event.type,

@@ -1,5 +1,9 @@
 """The worker: receives deliveries, processes them on a thread pool, settles them, keeps the metrics.
 
+Deliveries wait in one backlog; up to ``concurrency`` runner threads take them in turn. A runner
+starts only when the backlog outgrows the runners already busy, so a fast sink is served by one
+thread (no hand-over per message, no threads fighting over the GIL) and a slow one by all of them.
+
 Shutdown (:meth:`Worker.stop`) follows the order that loses nothing: stop consuming first, let the
 in-flight work finish while the connection (and its heartbeats) stays up, settle it, and only then
 close the connection; whatever is still unsettled goes back to the queue.
@@ -7,6 +11,7 @@ close the connection; whatever is still unsettled goes back to the queue.
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -32,11 +37,17 @@ class Worker:
         self._settings = settings
         self._pipeline = pipeline
         self._sink_name = sink_name
-        self._pool = ThreadPoolExecutor(settings.consumer.concurrency, thread_name_prefix="worker")
+        self._concurrency = settings.consumer.concurrency
+        self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="worker")
+        self._backlog: collections.deque[tuple[Delivery, DeliveryHandle]] = collections.deque()
+        self._runners = 0  # runner threads started and not yet finished; guarded by _idle
         self._inflight = 0
         self._idle = threading.Condition()
         self._stopping = False
         self._log = logging.getLogger("sluice.worker")
+        # Labelled children looked up once: these are touched for every message.
+        self._processing_seconds = metrics.PROCESSING_SECONDS.labels(sink_name)
+        self._processed = {o: metrics.MESSAGES_PROCESSED.labels(o) for o in ("acked", "retried", "dead_lettered")}
         self.consumer = Consumer(
             settings.amqp,
             topology,
@@ -69,6 +80,8 @@ class Worker:
         while self.consumer.settling and self.consumer.connected and time.monotonic() < settle_deadline:
             time.sleep(0.02)
         self.consumer.stop()
+        with self._idle:
+            self._backlog.clear()  # never started: unsettled, so the broker redelivers them
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._log.info("Worker has been shut down.")
         return drained
@@ -84,14 +97,29 @@ class Worker:
             return  # left unsettled: it goes back to the queue when the connection closes
         with self._idle:
             self._inflight += 1
+            self._backlog.append((delivery, handle))
+            start = self._runners < self._concurrency and len(self._backlog) > self._runners
+            if start:
+                self._runners += 1
         metrics.MESSAGES_INFLIGHT.inc()
-        self._pool.submit(self._process, delivery, handle)
+        if start:
+            self._pool.submit(self._run)
+
+    def _run(self) -> None:
+        """A runner: process deliveries from the backlog until it is empty."""
+        while True:
+            with self._idle:
+                if not self._backlog:
+                    self._runners -= 1
+                    return
+                delivery, handle = self._backlog.popleft()
+            self._process(delivery, handle)
 
     def _process(self, delivery: Delivery, handle: DeliveryHandle) -> None:
         started = time.perf_counter()
         try:
             decision = self._pipeline.handle(delivery)
-            metrics.PROCESSING_SECONDS.labels(self._sink_name).observe(time.perf_counter() - started)
+            self._processing_seconds.observe(time.perf_counter() - started)
             self._settle(delivery, handle, decision)
         finally:
             metrics.MESSAGES_INFLIGHT.dec()
@@ -101,7 +129,7 @@ class Worker:
                     self._idle.notify_all()
 
     def _settle(self, delivery: Delivery, handle: DeliveryHandle, decision: Decision) -> None:
-        metrics.MESSAGES_PROCESSED.labels(decision.outcome).inc()
+        self._processed[decision.outcome].inc()
         if decision.forward is None:
             self.consumer.ack(handle)
             return
