@@ -46,6 +46,11 @@ lint: venv ## ruff and mypy
 bench: venv system-deps ## sluice next to naive pika, tuned pika, FastStream, Celery; writes docs/bench (BENCH_MESSAGES, BENCH_REPEATS)
 	PYTHONPATH=testing $(PY) -m bench --readme
 
+.PHONY: profile
+profile: venv system-deps ## py-spy profile of sluice's producer and consumer hot paths (needs root or CAP_SYS_PTRACE)
+	PYTHONPATH=testing $(PY) -m bench.profile producer
+	PYTHONPATH=testing $(PY) -m bench.profile consumer
+
 ##@ Chart and images
 .PHONY: images
 images: system-deps ## Build sluice/producer and sluice/consumer:$(IMAGE_TAG) on the base from scripts/build-base-image.sh

@@ -16,8 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--messages", type=int, default=int(os.environ.get("BENCH_MESSAGES", "20000")),
-                        help="messages per run (naive contenders move a fifth); default 20000 or $BENCH_MESSAGES")
+    parser.add_argument("--messages", type=int, default=int(os.environ.get("BENCH_MESSAGES", "10000")),
+                        help="messages per run (naive contenders move a fifth); default 10000 or $BENCH_MESSAGES")
     parser.add_argument("--repeats", type=int, default=int(os.environ.get("BENCH_REPEATS", "3")),
                         help="runs of each scenario; the table shows the median (default 3 or $BENCH_REPEATS)")
     parser.add_argument("--queue-types", default="quorum,classic", help="comma-separated: quorum, classic")

@@ -49,6 +49,7 @@ class Summary:
     """Medians by (scenario, contender, queue type), the targets, and the run's conditions."""
 
     medians: dict[tuple[str, str, str], Measurement]
+    all: list[Measurement]
     targets: list[Target]
     startup: Startup | None
     conditions: str
@@ -66,7 +67,7 @@ def summarize(measurements: Iterable[Measurement], startup: Startup | None, cond
     for m in measurements:
         groups.setdefault((m.scenario, m.contender, m.queue_type), []).append(m)
     medians = {key: _median(rows) for key, rows in groups.items()}
-    return Summary(medians, _targets(medians, startup), startup, conditions)
+    return Summary(medians, [m for rows in groups.values() for m in rows], _targets(medians, startup), startup, conditions)
 
 
 def _targets(medians: dict[tuple[str, str, str], Measurement], startup: Startup | None) -> list[Target]:
@@ -129,6 +130,10 @@ def markdown(summary: Summary) -> str:
             lines.append(f"- sluice publish-to-sink latency ({qt}), 1 producer paced at "
                          f"{latency.extra.get('target_rate', latency.rate):,.0f} msgs/s (half its end-to-end maximum), "
                          f"2 consumers: p50 {_fmt(latency.p50_ms, '{:.1f}')} ms, p99 {_fmt(latency.p99_ms, '{:.1f}')} ms.")
+    requeued = sum(m.extra.get("requeued", 0) for m in summary.all if m.contender == "Celery")
+    if requeued:
+        lines.append(f"- Celery: {requeued} message(s) ran but came back to the queue after its warm shutdown "
+                     "(acks missing); counted once, removed between runs.")
     if summary.startup:
         s = summary.startup
         lines.append(f"- `python -m sluice_consumer` at prefetch 500: ready {s.ready_s:.2f} s after start (broker up), "

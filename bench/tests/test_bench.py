@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import report, runner
+from bench import profile, report, runner
 from sluice_testing.broker import Broker
 
 N = 200
@@ -82,3 +82,15 @@ def test_a_target_missed_is_marked_in_the_table() -> None:
     assert target.value == pytest.approx(0.1) and target.met is False
     assert "| consumer: sluice / tuned raw pika (quorum) | 0.10 | ≥ 0.4× | **no** |" in report.markdown(summary)
     assert next(t for t in summary.targets if "FastStream" in t.name).met is None
+
+
+def test_the_profile_summary_counts_own_and_inclusive_samples() -> None:
+    # Given two sampled stacks in py-spy's raw format
+    raw = "main (a.py:1);work (a.py:5);json (b.py:2) 3\nmain (a.py:1);io (a.py:9) 1\n"
+
+    # When summarized
+    own, inclusive = profile.top_functions(raw, 10)
+
+    # Then leaf frames own their samples and every frame counts those below it
+    assert own[0] == (0.75, "json (b.py:2)") and (0.25, "io (a.py:9)") in own
+    assert inclusive[0] == (1.0, "main (a.py:1)") and (0.75, "work (a.py:5)") in inclusive
