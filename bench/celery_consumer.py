@@ -12,12 +12,11 @@ task ids it ran, and the runner counts and removes what came back instead of fai
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import signal
 import sys
+import tempfile
 import threading
 import uuid
 import warnings
@@ -81,13 +80,24 @@ def consume(url: str, queue: str, queue_type: str, tally: Tally, prefetch: int =
     threading.Thread(target=stop_when_done, daemon=True).start()
     worker = app.Worker(pool="solo", concurrency=1, loglevel="WARNING", quiet=True,
                         without_heartbeat=True, without_mingle=True, without_gossip=True)
-    output = io.StringIO()  # its banner, root-user advice and shutdown lines are not part of the results
-    try:
-        with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+    # Its banner, root-user advice and shutdown lines are not part of the results; some go straight
+    # to the file descriptors, so those are what is redirected.
+    with tempfile.TemporaryFile() as output, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        saved = os.dup(1), os.dup(2)
+        os.dup2(output.fileno(), 1)
+        os.dup2(output.fileno(), 2)
+        try:
             worker.start()
-    except SystemExit:
-        pass
-    if len(seen) < tally.expected:
-        sys.stderr.write(output.getvalue())  # what went wrong is in there
+        except SystemExit:
+            pass
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, copy in ((1, saved[0]), (2, saved[1])):
+                os.dup2(copy, fd)
+                os.close(copy)
+        if len(seen) < tally.expected:
+            output.seek(0)
+            sys.stderr.write(output.read().decode(errors="replace"))  # what went wrong is in there
     return meter.report(len(seen))
