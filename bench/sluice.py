@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import Future, wait
+from concurrent.futures import Future
 
 from bench.workload import READING, Meter, Report, Tally, paced_chunks, stamp, stamp_age
 from sluice_common.config import Settings
@@ -65,9 +65,9 @@ def produce(url: str, prefix: str, queue_type: str, n: int, rate: float | None =
         for chunk in paced_chunks(n, rate):
             batch = [publisher.check(Event("sensor.reading", READING, id=stamp(seq))) for seq in chunk]
             futures.extend(publisher.publisher.publish(batch, timeout=300))
-        wait(futures, timeout=300)
+        # One future at a time, as the producer's sources do (concurrent.futures.wait would lock all 10k at once).
+        failed = [f for f in futures if f.exception(timeout=300) is not None]
         meter.end()
-        failed = [f for f in futures if not f.done() or f.exception() is not None]
         if failed:
             raise RuntimeError(f"sluice producer: {len(failed)} of {n} messages not confirmed")
     finally:

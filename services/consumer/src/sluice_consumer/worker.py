@@ -3,6 +3,8 @@
 Deliveries wait in one backlog; up to ``concurrency`` runner threads take them in turn. A runner
 starts only when the backlog outgrows the runners already busy, so a fast sink is served by one
 thread (no hand-over per message, no threads fighting over the GIL) and a slow one by all of them.
+An idle runner waits a moment for more work before it ends, so a steady flow does not start a
+thread task per burst.
 
 Shutdown (:meth:`Worker.stop`) follows the order that loses nothing: stop consuming first, let the
 in-flight work finish while the connection (and its heartbeats) stays up, settle it, and only then
@@ -28,6 +30,8 @@ __all__ = ["Worker"]
 
 #: Time given to the last retry / dead-letter publishes to be confirmed during shutdown.
 SETTLE_TIMEOUT_S = 5.0
+#: How long an idle runner thread waits for another delivery before it ends.
+RUNNER_IDLE_S = 1.0
 
 
 class Worker:
@@ -40,9 +44,12 @@ class Worker:
         self._concurrency = settings.consumer.concurrency
         self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="worker")
         self._backlog: collections.deque[tuple[Delivery, DeliveryHandle]] = collections.deque()
-        self._runners = 0  # runner threads started and not yet finished; guarded by _idle
+        self._runners = 0  # runner threads started and not yet finished; guarded by _lock
+        self._waiting = 0  # runners idle, waiting on _work; guarded by _lock
         self._inflight = 0
-        self._idle = threading.Condition()
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # in-flight count reached 0
+        self._work = threading.Condition(self._lock)  # the backlog got a delivery, or runners must end
         self._stopping = False
         self._log = logging.getLogger("sluice.worker")
         # Labelled children looked up once: these are touched for every message.
@@ -80,8 +87,9 @@ class Worker:
         while self.consumer.settling and self.consumer.connected and time.monotonic() < settle_deadline:
             time.sleep(0.02)
         self.consumer.stop()
-        with self._idle:
+        with self._lock:
             self._backlog.clear()  # never started: unsettled, so the broker redelivers them
+            self._work.notify_all()  # idle runners end now
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._log.info("Worker has been shut down.")
         return drained
@@ -95,20 +103,28 @@ class Worker:
         # On the I/O thread: hand over and return at once.
         if self._stopping:
             return  # left unsettled: it goes back to the queue when the connection closes
-        with self._idle:
+        with self._lock:
             self._inflight += 1
             self._backlog.append((delivery, handle))
-            start = self._runners < self._concurrency and len(self._backlog) > self._runners
-            if start:
-                self._runners += 1
+            if self._waiting:
+                self._work.notify()
+                start = False
+            else:
+                start = self._runners < self._concurrency and len(self._backlog) > self._runners
+                if start:
+                    self._runners += 1
         metrics.MESSAGES_INFLIGHT.inc()
         if start:
             self._pool.submit(self._run)
 
     def _run(self) -> None:
-        """A runner: process deliveries from the backlog until it is empty."""
+        """A runner: process deliveries from the backlog; end after ``RUNNER_IDLE_S`` without any."""
         while True:
-            with self._idle:
+            with self._lock:
+                if not self._backlog and not self._stopping:
+                    self._waiting += 1
+                    self._work.wait(RUNNER_IDLE_S)
+                    self._waiting -= 1
                 if not self._backlog:
                     self._runners -= 1
                     return
