@@ -78,8 +78,6 @@ def consume(url: str, queue: str, queue_type: str, tally: Tally, prefetch: int =
         os.kill(os.getpid(), signal.SIGTERM)  # Celery's warm shutdown: finish and ack the task in hand
 
     threading.Thread(target=stop_when_done, daemon=True).start()
-    worker = app.Worker(pool="solo", concurrency=1, loglevel="WARNING", quiet=True,
-                        without_heartbeat=True, without_mingle=True, without_gossip=True)
     # Its banner, root-user advice and shutdown lines are not part of the results; some go straight
     # to the file descriptors, so those are what is redirected.
     with tempfile.TemporaryFile() as output, warnings.catch_warnings():
@@ -88,7 +86,8 @@ def consume(url: str, queue: str, queue_type: str, tally: Tally, prefetch: int =
         os.dup2(output.fileno(), 1)
         os.dup2(output.fileno(), 2)
         try:
-            worker.start()
+            app.Worker(pool="solo", concurrency=1, loglevel="WARNING", quiet=True,
+                       without_heartbeat=True, without_mingle=True, without_gossip=True).start()
         except SystemExit:
             pass
         finally:

@@ -140,7 +140,7 @@ def markdown(summary: Summary) -> str:
                      f"peak RSS {s.rss_mib:.0f} MiB after draining {s.messages:,} messages.")
     lines += ["", "| target | measured | goal | met |", "|---|---:|---|---|"]
     for t in summary.targets:
-        value = _fmt(t.value, "{:.2f}")
+        value = _fmt(t.value, "{:.3g}")  # 0.596 must not print as 0.60 next to a "no"
         lines.append(f"| {t.name} | {value} | {t.goal} | {'—' if t.met is None else 'yes' if t.met else '**no**'} |")
     return "\n".join(lines) + "\n"
 
