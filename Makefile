@@ -9,10 +9,26 @@ IMAGE_TAG ?= dev
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 SOURCE ?= $(shell git remote get-url origin 2>/dev/null || echo unknown)
 
+# Kubernetes tools, pinned (scripts/require-tools.sh prints how to install each one). helm is the
+# one scripts/get-helm.sh finds or installs (4.1.4) unless HELM is set.
+KIND_VERSION ?= v0.29.0
+KUBECTL_VERSION ?= v1.33.1
+SKAFFOLD_VERSION ?= v2.16.1
+KEDA_VERSION ?= 2.17.0
+KUBE_PROMETHEUS_STACK_VERSION ?= 77.0.0
+KIND_CLUSTER ?= sluice-e2e
+KIND_CONFIG ?= k8s-tests/kind/cluster.yaml
+KUBE_CONTEXT ?= kind-$(KIND_CLUSTER)
+NAMESPACE ?= sluice
+DEPLOY_ARGS ?=
+HELM ?=
+export KIND_VERSION KUBECTL_VERSION SKAFFOLD_VERSION
+helm_bin = $(or $(HELM),$$(scripts/get-helm.sh))
+
 ##@ General
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2} /^##@/ {printf "\n\033[1m%s\033[0m\n", substr($$0, 5)}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z0-9_-]+:.*##/ {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2} /^##@/ {printf "\n\033[1m%s\033[0m\n", substr($$0, 5)}' $(MAKEFILE_LIST)
 
 ##@ Development
 $(VENV)/.installed: requirements-dev.txt services/*/pyproject.toml
@@ -33,14 +49,29 @@ system-deps: ## Install and start what the tests need: Docker engine, debootstra
 demo: venv system-deps ## Run a producer, two consumers and a flaky sink against a local RabbitMQ 4.x (Ctrl-C stops)
 	PYTHONPATH=testing $(PY) -m sluice_testing.demo
 
+.PHONY: dlq-example
+dlq-example: venv system-deps ## The `sluice dlq` session of docs/dlq.md, against its own RabbitMQ 4.x container
+	PYTHONPATH=testing $(PY) -m sluice_testing.dlq_example
+
 .PHONY: test
-test: venv system-deps ## Unit, integration (real RabbitMQ 4.x), image and chart tests
-	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests bench/tests
+test: venv system-deps lint ## Lint; unit, integration (real RabbitMQ 4.x), image, chart, observability (real Prometheus) tests; one chaos round per fault; local end-to-end scenarios; a small bench
+	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests tests k8s-tests bench/tests
 
 .PHONY: lint
 lint: venv ## ruff and mypy
-	$(VENV)/bin/ruff check services testing charts bench
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy services/common/src services/producer/src services/consumer/src bench
+	MYPYPATH=k8s-tests:testing $(VENV)/bin/mypy -p sluice_e2e
+
+.PHONY: config-docs
+config-docs: venv ## Regenerate the configuration table in README.md from sluice_common.config
+	$(PY) scripts/config_table.py --write
+
+CHAOS_ROUNDS ?= 4
+.PHONY: chaos
+chaos: venv system-deps ## Chaos suite: CHAOS_ROUNDS (4) rounds of each of 6 faults under load; prints the table
+	CHAOS_ROUNDS=$(CHAOS_ROUNDS) CHAOS_REPORT=.state/chaos-table.md $(PY) -m pytest -p no:cacheprovider -q tests/chaos/test_chaos.py
+	@echo "Table also written to .state/chaos-table.md"
 
 .PHONY: bench
 bench: venv system-deps ## sluice next to naive pika, tuned pika, FastStream, Celery; writes docs/bench (BENCH_MESSAGES, BENCH_REPEATS)
@@ -66,3 +97,68 @@ chart-lint: ## helm lint --strict charts/sluice
 .PHONY: chart-docs
 chart-docs: venv ## Regenerate the values table in charts/sluice/README.md
 	$(PY) charts/sluice/scripts/values_table.py --write
+
+##@ Observability
+.PHONY: monitoring-test
+monitoring-test: venv system-deps ## promtool checks and unit tests of the alerts, and every dashboard/alert query against a live Prometheus
+	$(PY) -m pytest -p no:cacheprovider tests/observability
+
+.PHONY: dashboard-preview
+dashboard-preview: venv system-deps ## Render the dashboard's main panels from a local run to docs/img/*.png (PREVIEW_SECONDS=120)
+	PYTHONPATH=testing $(PY) -m sluice_testing.dashboard_preview --out docs/img --seconds $${PREVIEW_SECONDS:-120}
+
+##@ Kubernetes: kind, skaffold and the end-to-end suite (docs/e2e.md)
+.PHONY: kind-up
+kind-up: ## Create the kind cluster $(KIND_CLUSTER) from $(KIND_CONFIG) (kept if it exists)
+	scripts/require-tools.sh docker kind kubectl
+	@if kind get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)'; then echo "kind cluster $(KIND_CLUSTER) exists"; \
+	else kind create cluster --name '$(KIND_CLUSTER)' --config '$(KIND_CONFIG)' --wait 120s; fi
+	kubectl --context '$(KUBE_CONTEXT)' get nodes
+
+.PHONY: kind-load
+kind-load: ## Load sluice/{producer,consumer}:$(IMAGE_TAG) (from `make images`) and a :$(IMAGE_TAG)-next copy into kind
+	scripts/require-tools.sh docker kind
+	@for svc in producer consumer; do \
+	  docker image inspect "sluice/$$svc:$(IMAGE_TAG)" >/dev/null 2>&1 || { echo "no image sluice/$$svc:$(IMAGE_TAG); run \`make images\` first" >&2; exit 1; }; \
+	  docker tag "sluice/$$svc:$(IMAGE_TAG)" "sluice/$$svc:$(IMAGE_TAG)-next"; \
+	  kind load docker-image --name '$(KIND_CLUSTER)' "sluice/$$svc:$(IMAGE_TAG)" "sluice/$$svc:$(IMAGE_TAG)-next"; \
+	done
+
+.PHONY: deploy
+deploy: ## helm upgrade --install --wait the chart into $(NAMESPACE) on $(KUBE_CONTEXT), images :$(IMAGE_TAG) (DEPLOY_ARGS: more helm flags)
+	scripts/require-tools.sh kubectl
+	"$(helm_bin)" upgrade --install sluice charts/sluice --kube-context '$(KUBE_CONTEXT)' \
+	  --namespace '$(NAMESPACE)' --create-namespace --wait --timeout 10m \
+	  --set producer.image.tag='$(IMAGE_TAG)' --set consumer.image.tag='$(IMAGE_TAG)' $(DEPLOY_ARGS)
+
+.PHONY: keda
+keda: ## Install KEDA $(KEDA_VERSION) (queue-length autoscaling) into namespace keda
+	"$(helm_bin)" upgrade --install keda keda --repo https://kedacore.github.io/charts --version '$(KEDA_VERSION)' \
+	  --kube-context '$(KUBE_CONTEXT)' --namespace keda --create-namespace --wait --timeout 10m
+
+.PHONY: monitoring
+monitoring: keda ## Install kube-prometheus-stack $(KUBE_PROMETHEUS_STACK_VERSION) (Prometheus, Grafana) and KEDA
+	"$(helm_bin)" upgrade --install kube-prometheus-stack kube-prometheus-stack \
+	  --repo https://prometheus-community.github.io/helm-charts --version '$(KUBE_PROMETHEUS_STACK_VERSION)' \
+	  --kube-context '$(KUBE_CONTEXT)' --namespace monitoring --create-namespace --wait --timeout 15m \
+	  --set prometheus.prometheusSpec.serviceMonitorSelectorNilUsesHelmValues=false \
+	  --set prometheus.prometheusSpec.podMonitorSelectorNilUsesHelmValues=false \
+	  --set prometheus.prometheusSpec.ruleSelectorNilUsesHelmValues=false \
+	  --set grafana.sidecar.dashboards.searchNamespace=ALL
+
+.PHONY: e2e
+e2e: venv ## Run k8s-tests on the kind cluster (after kind-up, images, kind-load; `make keda` for autoscaling)
+	scripts/require-tools.sh kubectl
+	@kubectl config get-contexts '$(KUBE_CONTEXT)' >/dev/null 2>&1 || { echo "no kube context $(KUBE_CONTEXT): run \`make kind-up\` first" >&2; exit 1; }
+	SLUICE_E2E=kind KIND_CLUSTER='$(KIND_CLUSTER)' IMAGE_TAG='$(IMAGE_TAG)' HELM="$(helm_bin)" \
+	  $(PY) -m pytest -p no:cacheprovider -v k8s-tests/scenarios
+
+.PHONY: kind-down
+kind-down: ## Delete the kind cluster $(KIND_CLUSTER)
+	scripts/require-tools.sh kind
+	kind delete cluster --name '$(KIND_CLUSTER)'
+
+.PHONY: dev
+dev: ## skaffold dev on $(KUBE_CONTEXT): build, deploy, sync edited .py files, port-forward (Ctrl-C removes it)
+	scripts/require-tools.sh docker skaffold kubectl
+	PATH="$$(dirname "$(helm_bin)"):$$PATH" skaffold dev --kube-context '$(KUBE_CONTEXT)' --port-forward

@@ -1,4 +1,4 @@
-"""Fixtures shared by every test directory: a real RabbitMQ 4.x and a webhook sink."""
+"""Fixtures shared by every test directory: a real RabbitMQ 4.x, a webhook sink, the services."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from sluice_testing.broker import Broker, start_broker
 from sluice_testing.flaky_sink import FlakySink
+from sluice_testing.processes import ServiceProcess
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +36,36 @@ def sink():
     server = FlakySink(seed=7).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def services(rabbitmq, prefix, sink):
+    """Start ``sluice_producer`` / ``sluice_consumer`` processes on this test's prefix; killed afterwards.
+
+    ``services(module, broker=None, ready=True, **env)``: short retry delays, the ``http`` sink aimed at
+    :func:`sink`, and ``env`` on top. ``broker`` replaces the shared test broker.
+    """
+    started: list[ServiceProcess] = []
+
+    def start(module: str, *, broker: Broker | None = None, ready: bool = True, **env: str) -> ServiceProcess:
+        base = {"SLUICE_AMQP_URL": (broker or rabbitmq).amqp_url, "SLUICE_TOPOLOGY_PREFIX": prefix,
+                "SLUICE_TOPOLOGY_EXCHANGE": f"{prefix}.events", "SLUICE_RETRY_DELAYS": "200ms,400ms",
+                "SLUICE_RETRY_MAX_ATTEMPTS": "3", "SLUICE_SINK_KIND": "http", "SLUICE_SINK_URL": sink.url,
+                "SLUICE_CONSUMER_QUEUE_POLL_SECONDS": "0.5", "SLUICE_LOG_FORMAT": "json"}
+        process = ServiceProcess(module, {**base, **env}).start()
+        started.append(process)
+        return process.wait_ready() if ready else process
+
+    yield start
+    for process in started:
+        process.close()
+
+
+@pytest.fixture
+def private_broker(rabbitmq):
+    """A RabbitMQ 4.x container of this test's own, for tests that restart or kill it; removed afterwards."""
+    if rabbitmq.name is None:
+        pytest.skip("SLUICE_TEST_AMQP_URL points at an external broker: no container to restart")
+    broker = start_broker(f"sluice-private-{uuid.uuid4().hex[:8]}")
+    yield broker
+    broker.stop()

@@ -16,7 +16,8 @@
 #   SLUICE_AMQP_URL=amqp://sluice:PASS@127.0.0.1:PORT/%2F
 #   SLUICE_MANAGEMENT_URL=http://sluice:PASS@127.0.0.1:PORT
 #   SLUICE_RABBITMQ_METRICS_URL=http://127.0.0.1:PORT
-# Ports are published on 127.0.0.1 only, on random host ports that may change on restart and kill.
+# Ports are published on 127.0.0.1 only, on free host ports picked when the container is created
+# and kept across restart and kill, so clients reconnect to the same URL as they would to a Service.
 # Everything else goes to stderr. Environment:
 #   SLUICE_RABBITMQ_IMAGE          use this image instead of building sluice/rabbitmq-test:4.0.5
 #                                  (rabbitmq:4-management works too where a registry is reachable)
@@ -172,8 +173,19 @@ new_password() {
   echo "${hex:0:24}"
 }
 
+# Prints $1 TCP ports that are free on 127.0.0.1 right now, on one line.
+free_ports() {
+  python3 - "$1" <<'PY'
+import socket, sys
+sockets = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in sockets:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in sockets))
+PY
+}
+
 create_container() {
-  local name=$1 volume=$1-data password tmp
+  local name=$1 volume=$1-data password tmp amqp_port mgmt_port metrics_port
   # Users live in the data volume: a volume left from an earlier broker keeps that broker's
   # password, so reuse it when the env file still has it; otherwise start from an empty volume.
   password=""
@@ -187,11 +199,12 @@ create_container() {
   fi
   [[ -n $password ]] || password=$(new_password)
 
+  read -r amqp_port mgmt_port metrics_port < <(free_ports 3)
   log "creating container $name from $IMAGE (volume $volume)"
   docker create --name "$name" \
     --label "$LABEL_PREFIX.password=$password" \
     -v "$volume:/var/lib/rabbitmq" \
-    -p 127.0.0.1::5672 -p 127.0.0.1::15672 -p 127.0.0.1::15692 \
+    -p "127.0.0.1:$amqp_port:5672" -p "127.0.0.1:$mgmt_port:15672" -p "127.0.0.1:$metrics_port:15692" \
     "$IMAGE" >/dev/null
   # Copied into the container rather than bind-mounted, so the container does not depend on
   # .state/ surviving; readable by the broker's user only.
@@ -225,11 +238,15 @@ cmd_start() {
       ;;
     paused) docker unpause "$name" >/dev/null ;;
     "")
-      create_container "$name"
-      if ! docker start "$name" >/dev/null; then
-        docker rm -f -v "$name" >/dev/null 2>&1 || true
-        die "container $name did not start (docker's error above)"
-      fi
+      # The ports were free when picked; another process may take one before the start, so
+      # pick again a few times before giving up.
+      local try
+      for try in 1 2 3; do
+        create_container "$name"
+        docker start "$name" >/dev/null && break
+        docker rm -f "$name" >/dev/null 2>&1 || true
+        ((try < 3)) || die "container $name did not start (docker's error above)"
+      done
       ;;
     *) die "container $name is '$status'; run '$0 stop $name' first" ;;
   esac
@@ -307,7 +324,7 @@ main() {
     -h | --help | help) usage ;;
     *) die "unknown command '$command' (start, stop, restart, kill, env, logs, image)" ;;
   esac
-  require_cmd docker curl
+  require_cmd docker curl python3
   "$SCRIPTS_DIR/start-docker.sh"
   case $command in
     start) cmd_start "$name" ;;

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from sluice_testing.broker import Broker
 from sluice_testing.waiting import wait_for
@@ -261,6 +262,18 @@ def test_docker_stop_drains_the_consumer_in_its_grace_period_and_loses_nothing(s
     assert delivered, "the consumer delivered nothing before it stopped"
 
 
+def test_sluice_dlq_runs_inside_the_consumer_container_as_kubectl_exec_would(start):
+    # Given a consumer container (its image has no producer code)
+    consumer = start("consumer")
+    # When an operator runs the dead-letter tool in it, with the container's own settings
+    stats = docker("exec", consumer.name, "sluice", "dlq", "stats", "--json", check=False)
+    # Then it reads the group's dead-letter queue; `sluice publish` says where it lives instead
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["queue"] == "sluice.default.dead"
+    publish = docker("exec", consumer.name, "sluice", "publish", "-", check=False)
+    assert publish.returncode == 2 and "sluice-producer" in publish.stderr
+
+
 def test_docker_stop_ends_the_producer_with_exit_status_0(start):
     producer = start("producer")
     started = time.monotonic()
@@ -287,3 +300,40 @@ def test_helm_test_script_passes_against_running_services(start, images, network
     # Then it sees its event acknowledged by the consumer
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASS" in result.stdout
+
+
+def test_skaffold_sync_hook_restarts_the_consumer_on_the_edited_code_in_the_same_container(images, network, broker):
+    # Given a consumer run as the skaffold `kind` profile runs it: /tmp a volume that outlives a
+    # container restart (a pod's emptyDir) and first on PYTHONPATH
+    skaffold = yaml.safe_load((REPO / "skaffold.yaml").read_text())
+    artifact = next(a for a in skaffold["build"]["artifacts"] if a["image"] == "sluice/consumer")
+    hook = artifact["sync"]["hooks"]["after"][0]["container"]["command"]
+    name = f"sluice-image-test-sync-{secrets.token_hex(4)}"
+    docker("volume", "create", name)
+    try:
+        docker("run", "-d", "--name", name, "--network", network, "--read-only", "--cap-drop", "ALL",
+               "--security-opt", "no-new-privileges", "-v", f"{name}:/tmp", "-e", "PYTHONPATH=/tmp/dev", "-e", f"SLUICE_AMQP_URL={BROKER_URL}",
+               "-p", "127.0.0.1::8080", images["consumer"])  # fmt: skip
+        wait_for(lambda: answers(f"http://127.0.0.1:{host_port(name, 8080)}/readyz"), timeout=60, interval=0.2,
+                 what="consumer /readyz")
+        # When skaffold syncs one edited file into /tmp/dev and runs the hook
+        source = docker("exec", name, "python3", "-c", "import inspect, sluice_consumer; print(inspect.getsource(sluice_consumer))").stdout
+        subprocess.run(["docker", "exec", "-i", name, "sh", "-c",
+                        "mkdir -p /tmp/dev/sluice_consumer && cat > /tmp/dev/sluice_consumer/__init__.py"],
+                       input=source + "\nSYNCED_BY_SKAFFOLD = True\n", text=True, check=True, timeout=30)
+        docker("exec", name, *hook)
+        # Then the service drains and exits 0 (the kubelet restarts it; here docker start does)
+        wait_for(lambda: state(name)["Status"] == "exited", timeout=60, interval=0.2, what="the consumer exits")
+        assert state(name)["ExitCode"] == 0
+        docker("start", name)
+        wait_for(lambda: answers(f"http://127.0.0.1:{host_port(name, 8080)}/readyz"), timeout=60, interval=0.2,
+                 what="consumer /readyz after the restart")
+        # And it runs the edited module, with the rest of the packages completed from the image
+        check = ("import sluice_common, sluice_consumer, sluice_consumer.worker as w; "
+                 "print(sluice_consumer.SYNCED_BY_SKAFFOLD, sluice_consumer.__file__, w.__file__, sluice_common.__file__)")
+        assert docker("exec", name, "python3", "-c", check).stdout.split() == [
+            "True", "/tmp/dev/sluice_consumer/__init__.py", "/tmp/dev/sluice_consumer/worker.py",
+            "/tmp/dev/sluice_common/__init__.py"]
+    finally:
+        docker("rm", "-f", "-v", name, check=False)
+        docker("volume", "rm", name, check=False)

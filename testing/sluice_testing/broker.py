@@ -16,6 +16,8 @@ from typing import Any
 import pika
 import requests
 
+from sluice_common.topology import GroupTopology
+
 __all__ = ["Broker", "RawMessage", "start_broker"]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,12 +35,13 @@ class RawMessage:
     content_type: str | None
 
 
-def start_broker(name: str = "sluice-test") -> Broker:
+def start_broker(name: str = "sluice-test", *, own: bool = False) -> Broker:
     """Start (or reuse) the RabbitMQ 4.x test container ``name`` and return a handle on it.
 
-    ``SLUICE_TEST_AMQP_URL`` + ``SLUICE_TEST_MANAGEMENT_URL`` point at an existing broker instead.
+    ``SLUICE_TEST_AMQP_URL`` + ``SLUICE_TEST_MANAGEMENT_URL`` point at an existing broker instead,
+    unless ``own``: then it is always a container of the caller's own (to restart or kill).
     """
-    if os.environ.get("SLUICE_TEST_AMQP_URL"):
+    if os.environ.get("SLUICE_TEST_AMQP_URL") and not own:
         return Broker(os.environ["SLUICE_TEST_AMQP_URL"], os.environ["SLUICE_TEST_MANAGEMENT_URL"], name=None)
     return Broker.from_env_lines(_script("start", name), name=name)
 
@@ -70,10 +73,24 @@ class Broker:
     # -- container control (only for a broker this module started) ------------------------------
 
     def restart(self, *, hard: bool = False) -> None:
-        """Restart the container on the same volume (``hard``: SIGKILL first); the URLs may change."""
+        """Restart the container on the same volume (``hard``: SIGKILL first); its ports stay the same."""
         assert self.name, "only a broker started by the tests can be restarted"
         fresh = Broker.from_env_lines(_script("kill" if hard else "restart", self.name), name=self.name)
         self.amqp_url, self.management_url, self.metrics_url = fresh.amqp_url, fresh.management_url, fresh.metrics_url
+
+    def stop(self) -> None:
+        """Remove the container and its volume."""
+        assert self.name, "only a broker started by the tests can be stopped"
+        _script("stop", self.name)
+
+    def ctl(self, *args: str) -> str:
+        """Run ``rabbitmqctl`` in the broker's container; returns its output."""
+        assert self.name, "rabbitmqctl runs only in a container the tests started"
+        result = subprocess.run(["docker", "exec", self.name, "rabbitmqctl", *args], capture_output=True,
+                                text=True, timeout=60, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr[-2000:]}")
+        return result.stdout
 
     # -- management API ----------------------------------------------------------------------------
 
@@ -96,10 +113,14 @@ class Broker:
         """Names of the queues starting with ``prefix``."""
         return sorted(q["name"] for q in self._api("GET", "/api/queues/%2F?columns=name").json() if q["name"].startswith(prefix))
 
+    def delete_queue(self, name: str) -> None:
+        """Delete one queue and its messages, as an operator could by hand."""
+        self._api("DELETE", f"/api/queues/%2F/{urllib.parse.quote(name, safe='')}")
+
     def delete_prefix(self, prefix: str) -> None:
         """Delete every queue and exchange whose name starts with ``prefix``."""
         for name in self.queue_names(prefix):
-            self._api("DELETE", f"/api/queues/%2F/{urllib.parse.quote(name, safe='')}")
+            self.delete_queue(name)
         for exchange in self._api("GET", "/api/exchanges/%2F?columns=name").json():
             if exchange["name"].startswith(prefix):
                 self._api("DELETE", f"/api/exchanges/%2F/{urllib.parse.quote(exchange['name'], safe='')}")
@@ -113,7 +134,7 @@ class Broker:
 
     def drain(self, queue: str) -> list[RawMessage]:
         """Take every ready message out of ``queue`` (acked: they are gone afterwards)."""
-        messages = []
+        messages: list[RawMessage] = []
         with pika.BlockingConnection(pika.URLParameters(self.amqp_url)) as connection:
             channel = connection.channel()
             while True:
@@ -122,6 +143,16 @@ class Broker:
                     return messages
                 messages.append(RawMessage(body, method.routing_key, dict(properties.headers or {}),
                                            properties.message_id, properties.content_type))
+
+    def declare(self, topology: GroupTopology) -> None:
+        """Declare a group's exchange, queues and bindings, exactly as its consumer would."""
+        with pika.BlockingConnection(pika.URLParameters(self.amqp_url)) as connection:
+            channel = connection.channel()
+            channel.exchange_declare(topology.exchange, "topic", durable=True)
+            for spec in topology.queues:
+                channel.queue_declare(spec.name, durable=True, arguments=spec.arguments)
+            for key in topology.binding_keys:
+                channel.queue_bind(topology.work.name, topology.exchange, key)
 
     def publish(self, exchange: str, routing_key: str, body: bytes, *, message_id: str | None = None,
                 headers: dict[str, Any] | None = None, content_type: str | None = "application/json") -> None:

@@ -3,6 +3,12 @@
     python -m sluice_testing.flaky_sink --port 9000 --fail-ratio 0.2
 
 Every request's ``Idempotency-Key`` is counted, so a test can tell delivered from duplicated.
+Besides ``POST /events`` it serves a control API, so a test can drive a sink running elsewhere (the
+end-to-end suite runs this file as a pod in a kind cluster, with the standard library only):
+
+- ``GET /state``: ``{"received": {id: times delivered}, "failed": n}``;
+- ``POST /control`` with any of ``{"status": 500 | null, "delay_s": 0.2, "fail_ids": [...],
+  "reset": true}``: set the failure mode (``reset`` forgets what was received first).
 """
 
 from __future__ import annotations
@@ -27,24 +33,34 @@ class FlakySink:
         status: when set, every request gets this status (an outage: 500; a rejection: 400).
         delay_s: time taken by each request before answering (a slow sink).
         fail_ids: event ids answered 500 every time (a message that can never be delivered).
+        reject_ids: event ids answered 422 every time (a message the sink refuses for good).
+
+    ``delivery_times`` holds the monotonic time of every success, for throughput over time;
+    ``delayed_successes`` counts successes answered after ``delay_s``, which a client that timed
+    out first records as failures (and so delivers again).
     """
 
-    def __init__(self, *, port: int = 0, fail_ratio: float = 0.0, seed: int | None = None) -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, fail_ratio: float = 0.0,
+                 seed: int | None = None) -> None:
         self.fail_ratio = fail_ratio
         self.status: int | None = None
         self.delay_s = 0.0
         self.fail_ids: set[str] = set()
+        self.reject_ids: set[str] = set()
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.received: collections.Counter[str] = collections.Counter()  # delivered ids → times answered 2xx
         self.failed = 0
+        self.delivery_times: list[float] = []
+        self.delayed_successes = 0
         self.documents: dict[str, dict[str, Any]] = {}
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="flaky-sink", daemon=True)
 
     @property
     def url(self) -> str:
+        """The webhook URL consumers deliver to (``/events`` on loopback)."""
         return f"http://127.0.0.1:{self._server.server_address[1]}/events"
 
     def start(self) -> FlakySink:
@@ -67,12 +83,51 @@ class FlakySink:
         with self._lock:
             return sum(n - 1 for n in self.received.values())
 
+    def reset(self) -> None:
+        """Forget every request received so far."""
+        with self._lock:
+            self.received.clear()
+            self.documents.clear()
+            self.failed = 0
+
+    def state(self) -> dict[str, Any]:
+        """What ``GET /state`` answers: delivered ids with their counts, and failed requests."""
+        with self._lock:
+            return {"received": dict(self.received), "failed": self.failed}
+
+    def control(self, settings: dict[str, Any]) -> None:
+        """Apply a ``POST /control`` document (see the module docstring).
+
+        Raises:
+            ValueError: an unknown key or a value of the wrong type.
+        """
+        unknown = set(settings) - {"status", "delay_s", "fail_ids", "reset"}
+        if unknown:
+            raise ValueError(f"unknown control keys: {sorted(unknown)}")
+        status, delay, fail_ids = settings.get("status"), settings.get("delay_s", self.delay_s), settings.get("fail_ids")
+        if status is not None and not (isinstance(status, int) and 100 <= status <= 599):
+            raise ValueError(f"status must be an HTTP status or null, not {status!r}")
+        if not isinstance(delay, int | float) or delay < 0:
+            raise ValueError(f"delay_s must be a number >= 0, not {delay!r}")
+        if fail_ids is not None and not (isinstance(fail_ids, list) and all(isinstance(i, str) for i in fail_ids)):
+            raise ValueError(f"fail_ids must be a list of strings, not {fail_ids!r}")
+        if settings.get("reset"):
+            self.reset()
+        if "status" in settings:
+            self.status = status
+        self.delay_s = float(delay)
+        if fail_ids is not None:
+            self.fail_ids = set(fail_ids)
+
     def _answer(self, key: str, document: dict[str, Any]) -> int:
-        if self.delay_s:
-            time.sleep(self.delay_s)
+        delay = self.delay_s
+        if delay:
+            time.sleep(delay)
         with self._lock:
             if self.status is not None:
                 status = self.status
+            elif key in self.reject_ids:
+                status = 422
             elif key in self.fail_ids or self._rng.random() < self.fail_ratio:
                 status = 500
             else:
@@ -80,6 +135,8 @@ class FlakySink:
             if status < 300:
                 self.received[key] += 1
                 self.documents[key] = document
+                self.delivery_times.append(time.monotonic())
+                self.delayed_successes += 1 if delay else 0
             else:
                 self.failed += 1
         return status
@@ -92,10 +149,29 @@ class FlakySink:
 
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status = sink._answer(self.headers.get("Idempotency-Key", ""), json.loads(body or b"{}"))
+                if self.path == "/control":
+                    try:
+                        sink.control(json.loads(body or b"{}"))
+                    except ValueError as e:  # json.JSONDecodeError is a ValueError too
+                        self._reply(400, json.dumps({"error": str(e)}).encode())
+                        return
+                    self._reply(204)
+                    return
+                self._reply(sink._answer(self.headers.get("Idempotency-Key", ""), json.loads(body or b"{}")))
+
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path != "/state":
+                    self._reply(404)
+                    return
+                self._reply(200, json.dumps(sink.state()).encode())
+
+            def _reply(self, status: int, body: bytes = b"") -> None:
                 self.send_response(status)
-                self.send_header("Content-Length", "0")
+                if body:
+                    self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                self.wfile.write(body)
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
@@ -107,8 +183,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="A webhook sink that fails a share of requests.")
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--fail-ratio", type=float, default=0.1)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a pod)")
     args = parser.parse_args()
-    sink = FlakySink(port=args.port, fail_ratio=args.fail_ratio).start()
+    sink = FlakySink(host=args.host, port=args.port, fail_ratio=args.fail_ratio).start()
     print(f"Flaky sink on {sink.url}, failing {args.fail_ratio:.0%} of requests.", flush=True)
     try:
         threading.Event().wait()

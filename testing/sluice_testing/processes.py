@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sluice_testing.waiting import wait_for
 
-__all__ = ["ServiceProcess", "free_port"]
+__all__ = ["ServiceProcess", "free_port", "sample_value"]
 
 
 def free_port() -> int:
@@ -23,6 +23,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def sample_value(text: str, name: str, **labels: str) -> float:
+    """The value of the sample ``name{labels}`` in a Prometheus exposition ``text`` (0 when absent)."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return 0.0
 
 
 class ServiceProcess:
@@ -63,11 +72,15 @@ class ServiceProcess:
 
     def metric(self, name: str, **labels: str) -> float:
         """The value of one sample on ``/metrics`` (0 when absent)."""
-        for family in text_string_to_metric_families(self.metrics()):
-            for sample in family.samples:
-                if sample.name == name and sample.labels == labels:
-                    return float(sample.value)
-        return 0.0
+        return sample_value(self.metrics(), name, **labels)
+
+    def rss_bytes(self) -> int:
+        """The process's resident memory right now (Linux ``/proc``)."""
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError(f"no VmRSS for {self.name}")
 
     def signal(self, signum: int) -> None:
         assert self.process is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from chartlib import K8S_VERSIONS, SCENARIOS, render
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
 #: Only these API groups are custom resources; anything else must be a core Kubernetes kind.
-CRD_GROUPS = {"keda.sh"}
+CRD_GROUPS = {"keda.sh", "monitoring.coreos.com"}
 
 
 def crd_schema_path(doc: dict[str, Any]) -> Path:
@@ -23,9 +24,16 @@ def crd_schema_path(doc: dict[str, Any]) -> Path:
     return SCHEMAS / group / f"{doc['kind'].lower()}_{version}.json"
 
 
+def _go_regex(obj: dict[str, Any]) -> dict[str, Any]:
+    """Move a Go/RE2 inline flag after '^' ('^(?i)a') to the front, where Python's `re` accepts it."""
+    if isinstance(obj.get("pattern"), str):
+        obj["pattern"] = re.sub(r"^\^(\(\?[a-zA-Z]+\))", r"\1^", obj["pattern"])
+    return obj
+
+
 @functools.cache
 def crd_validator(path: Path) -> jsonschema.Draft7Validator:
-    return jsonschema.Draft7Validator(json.loads(path.read_text()))
+    return jsonschema.Draft7Validator(json.loads(path.read_text(), object_hook=_go_regex))
 
 
 def is_custom(doc: dict[str, Any]) -> bool:
@@ -64,3 +72,10 @@ def test_keda_scenario_renders_the_custom_resources_the_schemas_check(helm):
     keda = next(p for p in SCENARIOS if "keda" in p.name)
     kinds = {d["kind"] for d in render(helm, keda) if is_custom(d)}
     assert kinds == {"ScaledObject", "TriggerAuthentication"}
+
+
+def test_monitoring_scenario_renders_the_custom_resources_the_schemas_check(helm):
+    # Given the monitoring scenario, Then the Prometheus Operator kinds are rendered and checked above
+    monitoring = next(p for p in SCENARIOS if "monitoring" in p.name)
+    kinds = {d["kind"] for d in render(helm, monitoring) if is_custom(d)}
+    assert kinds == {"ServiceMonitor", "PrometheusRule"}

@@ -46,3 +46,9 @@ def test_dead_letter_queue_is_declared_before_the_queues_that_target_it():
 
 def test_delay_names_are_short_and_exact():
     assert [format_delay(s) for s in (0.25, 1, 90, 120, 7200)] == ["250ms", "1s", "90s", "2m", "2h"]
+
+
+def test_quorum_dead_letter_queue_has_no_delivery_limit():
+    # RabbitMQ 4 would otherwise drop a dead letter after 20 looks at it (each look is a delivery)
+    topology = group_topology(TopologySettings(), "g")
+    assert topology.dead.arguments == {"x-queue-type": "quorum", "x-delivery-limit": -1}

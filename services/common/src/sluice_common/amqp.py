@@ -11,6 +11,8 @@ keep flowing however long a handler takes.
 - :class:`Consumer`: declares a group's topology, consumes with a prefetch, hands each delivery to a
   callback, and settles it later from any thread: ack, or forward (publish to a retry tier or the
   dead-letter queue, wait for the confirm, then ack; a crash in between duplicates, never loses).
+- :class:`QueueClient`: a blocking session for operator tools: browse a queue without removing
+  from it, publish one message at a time with a confirm, ack, purge.
 
 Both reconnect with capped exponential backoff. pika's failures never leave this module: they are
 logged, turned into state (``connected``, ``ready``) or raised as :mod:`sluice_common.errors`.
@@ -19,6 +21,8 @@ logged, turned into state (``connected``, ``ready``) or raised as :mod:`sluice_c
 from __future__ import annotations
 
 import collections
+import contextlib
+import functools
 import itertools
 import logging
 import random
@@ -26,7 +30,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from typing import Any
@@ -37,10 +41,10 @@ from pika.adapters.select_connection import SelectConnection
 
 from sluice_common.config import AmqpSettings, redact_url
 from sluice_common.envelope import Delivery, OutgoingMessage
-from sluice_common.errors import PublishError, TopologyConflict
+from sluice_common.errors import BrokerError, PublishError, TopologyConflict
 from sluice_common.topology import GroupTopology
 
-__all__ = ["AmqpObserver", "Consumer", "DeliveryHandle", "Publisher", "compute_backoff"]
+__all__ = ["AmqpObserver", "Consumer", "DeliveryHandle", "Publisher", "QueueClient", "compute_backoff"]
 
 #: First and longest pause between reconnection attempts, in seconds.
 RECONNECT_MIN_S = 0.5
@@ -51,6 +55,18 @@ STALL_AFTER_S = 30.0
 PRECONDITION_FAILED = 406
 #: Most bytes joined into one ``send()``; see :func:`coalesce_writes`.
 COALESCE_BYTES = 128 * 1024
+#: AMQP reply code for a queue that does not exist.
+NOT_FOUND = 404
+#: How long a :class:`QueueClient` waits while the broker blocks publishing before it gives up.
+BLOCKED_TIMEOUT_S = 60.0
+
+
+def _declare_queue(channel: Any, name: str, arguments: dict[str, Any], cb: Callable[[Any], None]) -> None:
+    channel.queue_declare(name, durable=True, arguments=arguments, callback=cb)
+
+
+def _bind(channel: Any, queue: str, exchange: str, key: str, cb: Callable[[Any], None]) -> None:
+    channel.queue_bind(queue, exchange, key, callback=cb)
 
 
 def compute_backoff(attempt: int, *, rand: Callable[[], float] = random.random) -> float:
@@ -58,7 +74,7 @@ def compute_backoff(attempt: int, *, rand: Callable[[], float] = random.random) 
 
     ``rand`` returns a number in [0, 1); pass ``lambda: 0.5`` for a deterministic delay.
     """
-    ceiling = min(RECONNECT_MAX_S, RECONNECT_MIN_S * 2 ** max(attempt - 1, 0))
+    ceiling = min(RECONNECT_MAX_S, RECONNECT_MIN_S * 2.0 ** max(attempt - 1, 0))
     return ceiling / 2 + ceiling / 2 * rand()  # "equal jitter": never less than half the ceiling
 
 
@@ -73,6 +89,9 @@ class AmqpObserver:
 
     def on_queue_stats(self, queue: str, messages: int, consumers: int) -> None:
         """A queue's ready-message and consumer counts were read from the broker."""
+
+    def on_blocked(self, blocked: bool) -> None:
+        """The broker started (True) or stopped (False) blocking this connection's publishes."""
 
 
 def connection_parameters(settings: AmqpSettings, name: str) -> pika.URLParameters:
@@ -356,18 +375,31 @@ class Publisher(_Session):
         for message in messages:
             future: Future[None] = Future()
             if not slots:
-                slots = self._window.take(len(messages) - len(futures), deadline)
+                slots = self._window.take(len(messages) - len(futures), time.monotonic())  # free ones only
+                if not slots:
+                    # The window is full. What this batch queued so far must go out now: its confirms
+                    # are what frees the window (a batch larger than the window would wait for itself).
+                    self._schedule_drain()
+                    slots = self._window.take(len(messages) - len(futures), deadline)
             if not slots:
                 future.set_exception(PublishError("timeout", "too many messages are waiting for a confirm"))
             else:
                 slots -= 1
                 self._queue.append(_Pending(message, future))
             futures.append(future)
+        self._schedule_drain()
+        return futures
+
+    @property
+    def outstanding(self) -> int:
+        """Messages waiting to be published or for their confirm (at most ``max_outstanding``)."""
+        return len(self._queue) + len(self._unconfirmed)
+
+    def _schedule_drain(self) -> None:
         if not self._drain_scheduled.is_set():
             self._drain_scheduled.set()
             if not self._call(self._drain):
                 self._drain_scheduled.clear()  # not connected: _on_ready drains
-        return futures
 
     def publish_and_wait(self, messages: Sequence[OutgoingMessage], *, timeout: float) -> list[PublishError | None]:
         """Publish and wait for every confirm: ``None`` per confirmed message, else its error.
@@ -477,17 +509,21 @@ class Publisher(_Session):
 
     def _on_blocked(self, _connection: Any, frame: Any) -> None:
         self.blocked = True
+        self._observer.on_blocked(True)
         self._log.warning("The broker blocks publishing: %s.", getattr(frame.method, "reason", "resource alarm"))
 
     def _on_unblocked(self, _connection: Any, _frame: Any) -> None:
         self.blocked = False
+        self._observer.on_blocked(False)
         self._log.info("The broker accepts publishing again.")
         self._drain()
 
     def _on_disconnected(self) -> None:
         # Everything not confirmed goes out again, in its original order, on the next connection.
         self.ready = False
-        self.blocked = False
+        if self.blocked:
+            self.blocked = False
+            self._observer.on_blocked(False)
         if self._unconfirmed:
             self._log.warning("%d unconfirmed message(s) will be published again.", len(self._unconfirmed))
         self._queue.extendleft(reversed(self._unconfirmed.values()))
@@ -584,7 +620,10 @@ class Consumer(_Session):
         self._settlements.append(settlement)
         if not self._settle_scheduled.is_set():
             self._settle_scheduled.set()
-            self._call(self._apply_settlements)
+            if not self._call(self._apply_settlements):
+                # No connection: this delivery is redelivered anyway. The flag must not stay set,
+                # or no settlement would ever be scheduled again on the next connection.
+                self._settle_scheduled.clear()
 
     def _on_connected(self, connection: SelectConnection) -> None:
         self._generation += 1
@@ -602,11 +641,9 @@ class Consumer(_Session):
             lambda cb: channel.exchange_declare(topology.exchange, "topic", durable=True, callback=cb)
         ]
         for spec in topology.queues:
-            steps.append(
-                lambda cb, s=spec: channel.queue_declare(s.name, durable=True, arguments=s.arguments, callback=cb)
-            )
+            steps.append(functools.partial(_declare_queue, channel, spec.name, spec.arguments))
         for key in topology.binding_keys:
-            steps.append(lambda cb, k=key: channel.queue_bind(topology.work.name, topology.exchange, k, callback=cb))
+            steps.append(functools.partial(_bind, channel, topology.work.name, topology.exchange, key))
         _chain(steps, done=self._open_consume_channel)
 
     def _open_consume_channel(self) -> None:
@@ -640,19 +677,7 @@ class Consumer(_Session):
         self.ready = False
 
     def _on_message(self, _channel: Any, method: Any, properties: Any, body: bytes) -> None:
-        headers = dict(properties.headers or {})
-        count = headers.get("x-delivery-count", 0)
-        delivery = Delivery(
-            body=body,
-            routing_key=method.routing_key,
-            message_id=properties.message_id,
-            headers=headers,
-            content_type=properties.content_type,
-            type=properties.type,
-            timestamp=properties.timestamp,
-            redelivered=method.redelivered,
-            delivery_count=count if isinstance(count, int) else 0,
-        )
+        delivery = _delivery(method, properties, body)
         self._outstanding.append(method.delivery_tag)
         self._on_delivery(delivery, DeliveryHandle(self._generation, method.delivery_tag))
 
@@ -723,6 +748,8 @@ class Consumer(_Session):
 
     def _on_disconnected(self) -> None:
         self.ready = False
+        # A settlement scheduled on the loop that just stopped never ran: schedule afresh next time.
+        self._settle_scheduled.clear()
         self._consume_channel = self._publish_channel = None
         self._consumer_tag = None
         self._outstanding.clear()
@@ -741,3 +768,172 @@ def _chain(steps: Iterable[Callable[[Callable[[Any], None]], None]], *, done: Ca
             done()
 
     next_step()
+
+
+class QueueClient:
+    """A blocking, single-threaded session for short-lived operator tools (``sluice dlq``).
+
+    Unlike :class:`Publisher` and :class:`Consumer` it does not reconnect: a tool that loses its
+    connection stops, and every message it had received but not acknowledged goes back to its
+    queue. That is what makes its operations safe to interrupt at any point.
+
+    Usage::
+
+        with QueueClient(settings.amqp) as client:
+            for delivery, tag in client.browse("sluice.default.dead", prefetch=100, idle_s=1.0):
+                client.publish(copy_of(delivery))   # returns once confirmed, else PublishError
+                client.ack(tag)
+
+    Raises:
+        BrokerError: on connecting, and from any operation whose connection or channel failed.
+    """
+
+    def __init__(self, settings: AmqpSettings, *, name: str = "sluice-cli") -> None:
+        self._url = redact_url(settings.url)
+        params = connection_parameters(settings, name)
+        # A broker in a resource alarm blocks publishers; a tool gives up rather than hang forever.
+        params.blocked_connection_timeout = BLOCKED_TIMEOUT_S
+        try:
+            self._connection = pika.BlockingConnection(params)
+            self._publish_channel = self._connection.channel()
+            self._publish_channel.confirm_delivery()
+        except pika.exceptions.AMQPError as e:
+            raise BrokerError(f"cannot use the broker at {self._url}: {describe(e)}") from None
+        self._browse_channel: Any = None
+        self._browse_tag = ""
+
+    def __enter__(self) -> QueueClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def depth(self, queue: str) -> int:
+        """Ready messages in ``queue`` (a passive declare: it must exist)."""
+        with self._mapped(f"queue {queue!r}"):
+            channel = self._connection.channel()
+            try:
+                return int(channel.queue_declare(queue, passive=True).method.message_count)
+            finally:
+                if channel.is_open:
+                    channel.close()
+        raise AssertionError("unreachable")  # pragma: no cover - _mapped re-raises
+
+    def browse(self, queue: str, *, prefetch: int, idle_s: float) -> Iterator[tuple[Delivery, int]]:
+        """Receive ``queue``'s messages in order without removing them; yields each with its tag.
+
+        At most ``prefetch`` (1-65535) of them are held unacknowledged at once. The iteration ends
+        after ``idle_s`` seconds without a message, or when the caller stops it; either way the
+        messages not acknowledged with :meth:`ack` go back to the queue, in their order.
+        """
+        self.release()
+        received: collections.deque[tuple[Any, Any, bytes]] = collections.deque()
+        with self._mapped(f"queue {queue!r}"):
+            self._browse_channel = channel = self._connection.channel()
+            channel.basic_qos(prefetch_count=prefetch)
+            self._browse_tag = channel.basic_consume(
+                queue, lambda _channel, method, properties, body: received.append((method, properties, body))
+            )
+        try:
+            while True:
+                if not received:
+                    self._wait_for(received, idle_s)
+                    if not received:
+                        return
+                    continue
+                method, properties, body = received.popleft()
+                yield _delivery(method, properties, body), method.delivery_tag
+        finally:
+            self.release()
+
+    def _wait_for(self, received: collections.deque[Any], timeout: float) -> None:
+        """Answer the broker until a delivery arrives in ``received`` or ``timeout`` seconds pass."""
+        deadline = time.monotonic() + timeout
+        with self._mapped("receiving"):
+            while not received and (remaining := deadline - time.monotonic()) > 0:
+                # Returns early on any event (a delivery, but also a confirm or a close-ok).
+                self._connection.process_data_events(time_limit=remaining)
+
+    def ack(self, tag: int) -> None:
+        """Acknowledge (remove) one browsed message."""
+        with self._mapped("ack"):
+            self._browse_channel.basic_ack(tag)
+
+    def publish(self, message: OutgoingMessage) -> None:
+        """Publish one persistent, mandatory message and return once the broker confirmed it.
+
+        Raises:
+            PublishError: ``returned`` (no queue for its routing key) or ``nacked``.
+        """
+        try:
+            self._publish_channel.basic_publish(
+                message.exchange, message.routing_key, message.body, _properties(message), mandatory=True
+            )
+        except pika.exceptions.UnroutableError:
+            raise PublishError(
+                "returned", f"no queue is bound to exchange {message.exchange!r} for {message.routing_key!r}"
+            ) from None
+        except pika.exceptions.NackError:
+            raise PublishError("nacked", "the broker could not take the message") from None
+        except pika.exceptions.AMQPError as e:
+            raise BrokerError(f"publishing failed: {describe(e)}") from None
+
+    def purge(self, queue: str) -> int:
+        """Delete every ready message of ``queue``; returns how many there were."""
+        with self._mapped(f"queue {queue!r}"):
+            return int(self._publish_channel.queue_purge(queue).method.message_count)
+        raise AssertionError("unreachable")  # pragma: no cover - _mapped re-raises
+
+    def sleep(self, seconds: float) -> None:
+        """Wait while still answering the broker (heartbeats); use instead of ``time.sleep``."""
+        with self._mapped("sleep"):
+            self._connection.sleep(seconds)
+
+    def release(self) -> None:
+        """Return every browsed, unacknowledged message to its queue (by closing the browse channel)."""
+        channel, self._browse_channel = self._browse_channel, None
+        if channel is not None and channel.is_open:
+            # Cancel, then close: the broker requeues the unacked messages in their order. (pika's
+            # ``consume()`` generator would reject the ones it buffered first, and scramble them.)
+            try:
+                channel.basic_cancel(self._browse_tag)
+                channel.close()
+            except pika.exceptions.AMQPError:
+                pass  # the connection is gone: the broker returns the messages anyway
+
+    def close(self) -> None:
+        """Close the connection; unacknowledged messages go back to their queues."""
+        self.release()
+        if self._connection.is_open:
+            try:
+                self._connection.close()
+            except pika.exceptions.AMQPError:
+                pass
+
+    @contextlib.contextmanager
+    def _mapped(self, what: str) -> Iterator[None]:
+        """Turn pika's failures into :class:`BrokerError`; a 404 says which queue is missing."""
+        try:
+            yield
+        except pika.exceptions.ChannelClosedByBroker as e:
+            if e.reply_code == NOT_FOUND:
+                raise BrokerError(f"{what} does not exist") from None
+            raise BrokerError(f"{what}: {describe(e)}") from None
+        except pika.exceptions.AMQPError as e:
+            raise BrokerError(f"{what}: {describe(e)}") from None
+
+
+def _delivery(method: Any, properties: Any, body: bytes) -> Delivery:
+    headers = dict(properties.headers or {})
+    count = headers.get("x-delivery-count", 0)
+    return Delivery(
+        body=body,
+        routing_key=method.routing_key,
+        message_id=properties.message_id,
+        headers=headers,
+        content_type=properties.content_type,
+        type=properties.type,
+        timestamp=properties.timestamp,
+        redelivered=method.redelivered,
+        delivery_count=count if isinstance(count, int) else 0,
+    )

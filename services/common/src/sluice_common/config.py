@@ -27,6 +27,7 @@ __all__ = [
     "SinkSettings",
     "TopologySettings",
     "Variable",
+    "markdown_table",
     "parse_duration",
     "redact_url",
 ]
@@ -72,6 +73,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SLUICE_CONSUMER_PREFETCH", "100", "Unacknowledged messages the broker may hand this process.", "consumer"),
     Variable("SLUICE_CONSUMER_CONCURRENCY", "8", "Worker threads processing messages.", "consumer"),
     Variable("SLUICE_CONSUMER_SHUTDOWN_GRACE_SECONDS", "20", "Time in-flight work gets to finish after SIGTERM.", "consumer"),
+    Variable("SLUICE_CONSUMER_PROCESSORS", "", "Processors run before the sink, in order: `stamp` or `package.module:Name` (comma-separated).", "consumer"),
     Variable("SLUICE_CONSUMER_QUEUE_POLL_SECONDS", "5", "How often queue depths are read from the broker.", "both"),
     Variable("SLUICE_SCHEMA_DIR", "", "Directory of `<event type>.json` JSON Schemas, replacing the built-in ones."),
     Variable("SLUICE_MAX_MESSAGE_BYTES", "262144", "Largest event body accepted (ingest) or processed (consumer)."),
@@ -94,6 +96,15 @@ VARIABLES: tuple[Variable, ...] = (
 )
 
 _DEFAULTS = {v.name: v.default for v in VARIABLES}
+
+
+def markdown_table() -> str:
+    """The README's configuration table (``make config-docs`` writes it; a test compares)."""
+    rows = ["| variable | default | used by | meaning |", "|---|---|---|---|"]
+    for v in VARIABLES:
+        default = f"`{v.default}`" if v.default else ""
+        rows.append(f"| `{v.name}` | {default} | {v.service} | {v.description} |")
+    return "\n".join(rows) + "\n"
 
 
 @dataclass(frozen=True)
@@ -131,6 +142,7 @@ class ConsumerSettings:
     prefetch: int = 100
     concurrency: int = 8
     shutdown_grace_s: float = 20.0
+    processors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -227,6 +239,7 @@ class Settings:
                 prefetch=env.get("SLUICE_CONSUMER_PREFETCH", _int(minimum=1, maximum=65535)),
                 concurrency=env.get("SLUICE_CONSUMER_CONCURRENCY", _int(minimum=1, maximum=1024)),
                 shutdown_grace_s=env.get("SLUICE_CONSUMER_SHUTDOWN_GRACE_SECONDS", _duration),
+                processors=env.get("SLUICE_CONSUMER_PROCESSORS", _parse_processors),
             ),
             sink=sink,
             http=HttpSettings(
@@ -377,6 +390,17 @@ def _parse_status_codes(text: str) -> frozenset[int]:
     if not codes:
         raise ValueError("expected at least one status code")
     return frozenset(codes)
+
+
+_PROCESSOR_REFERENCE = re.compile(r"^[a-z_][a-z0-9_]*$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def _parse_processors(text: str) -> tuple[str, ...]:
+    names = tuple(n for n in (s.strip() for s in text.split(",")) if n)
+    bad = [n for n in names if not _PROCESSOR_REFERENCE.match(n)]
+    if bad:
+        raise ValueError(f"{bad[0]!r} is neither a built-in processor name nor a `package.module:Name` reference")
+    return names
 
 
 def _parse_kinds(text: str) -> tuple[str, ...]:

@@ -23,11 +23,13 @@ from sluice_common.errors import PoisonMessage
 
 __all__ = [
     "ATTEMPTS_HEADER",
+    "BROKER_HEADERS",
     "CONTENT_TYPE",
     "DEAD_AT_HEADER",
     "ERROR_HEADER",
     "FIRST_SEEN_HEADER",
     "REASON_HEADER",
+    "REPLAYS_HEADER",
     "ROUTING_KEY_HEADER",
     "SCHEMA_VERSION",
     "SCHEMA_VERSION_HEADER",
@@ -53,6 +55,12 @@ FIRST_SEEN_HEADER = "x-sluice-first-seen"
 DEAD_AT_HEADER = "x-sluice-dead-at"
 REASON_HEADER = "x-sluice-reason"
 ERROR_HEADER = "x-sluice-error"
+#: Times a message was replayed from the dead-letter queue (``sluice dlq replay``).
+REPLAYS_HEADER = "x-sluice-replays"
+
+#: Headers only the broker sets; a copy sluice publishes again must not carry them (4.x ignores client-set x-death).
+BROKER_HEADERS = ("x-death", "x-delivery-count", "x-first-death-exchange", "x-first-death-queue",
+                  "x-first-death-reason", "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason")
 
 #: One encoder for every body: ``json.dumps`` with options builds a new encoder per call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)

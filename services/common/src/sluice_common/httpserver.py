@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -58,7 +58,7 @@ class StatusServer:
         *,
         alive: Callable[[], bool],
         ready: Callable[[], bool],
-        routes: dict[tuple[str, str], Route] | None = None,
+        routes: Mapping[tuple[str, str], Route] | None = None,
         max_body: int = 1 << 20,
     ) -> None:
         self._routes: dict[tuple[str, str], Route] = {

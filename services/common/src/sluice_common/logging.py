@@ -46,4 +46,6 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    logging.getLogger("pika").setLevel(logging.WARNING if level != "DEBUG" else logging.INFO)
+    # pika logs every failed connection attempt as ERROR, with a traceback; sluice_common.amqp logs
+    # the same event once, as a sentence with the retry delay. pika speaks again at DEBUG.
+    logging.getLogger("pika").setLevel(logging.CRITICAL if level != "DEBUG" else logging.INFO)

@@ -10,13 +10,16 @@ from prometheus_client import Counter, Gauge, Histogram, Info
 from sluice_common.amqp import AmqpObserver
 
 __all__ = [
+    "BROKER_BLOCKED",
     "BROKER_CONNECTED",
     "BUILD_INFO",
     "DEAD_LETTERS",
+    "DLQ_REPLAYED",
     "MESSAGES_INFLIGHT",
     "MESSAGES_PROCESSED",
     "MESSAGES_PUBLISHED",
     "PROCESSING_SECONDS",
+    "PUBLISH_OUTSTANDING",
     "PUBLISH_CONFIRM_SECONDS",
     "QUEUE_CONSUMERS",
     "QUEUE_MESSAGES",
@@ -36,6 +39,11 @@ MESSAGES_PROCESSED = Counter(
     "sluice_messages_processed", "Messages settled by a consumer, by outcome.", ["outcome"]
 )
 DEAD_LETTERS = Counter("sluice_dead_letters", "Messages sent to the dead-letter queue, by reason.", ["reason"])
+DLQ_REPLAYED = Counter(
+    "sluice_dlq_replayed",
+    "Dead letters replayed by `sluice dlq replay`, counted by the consumer that received them, by outcome of that attempt.",
+    ["outcome"],
+)
 PROCESSING_SECONDS = Histogram(
     "sluice_message_processing_seconds", "Time to process one message, decode to sink, by sink.", ["sink"],
     buckets=_BUCKETS,
@@ -44,12 +52,19 @@ MESSAGES_INFLIGHT = Gauge("sluice_messages_inflight", "Messages being processed 
 QUEUE_MESSAGES = Gauge("sluice_queue_messages", "Ready messages in a queue, as last read from the broker.", ["queue"])
 QUEUE_CONSUMERS = Gauge("sluice_queue_consumers", "Consumers of a queue, as last read from the broker.", ["queue"])
 BROKER_CONNECTED = Gauge("sluice_broker_connected", "1 while connected to the broker, else 0.")
+BROKER_BLOCKED = Gauge(
+    "sluice_broker_blocked", "1 while the broker blocks publishing (memory or disk alarm), else 0."
+)
+PUBLISH_OUTSTANDING = Gauge(
+    "sluice_publish_outstanding", "Messages waiting to be published or for their confirm (bounded by the window)."
+)
 BUILD_INFO = Info("sluice_build", "The running sluice version.")
 
 for _outcome in ("confirmed", "nacked", "returned"):
     MESSAGES_PUBLISHED.labels(_outcome)
 for _outcome in ("acked", "retried", "dead_lettered"):
     MESSAGES_PROCESSED.labels(_outcome)
+    DLQ_REPLAYED.labels(_outcome)
 for _reason in ("invalid", "rejected", "max_attempts", "delivery_limit"):
     DEAD_LETTERS.labels(_reason)
 
@@ -71,3 +86,6 @@ class MetricsObserver(AmqpObserver):
     def on_queue_stats(self, queue: str, messages: int, consumers: int) -> None:
         QUEUE_MESSAGES.labels(queue).set(messages)
         QUEUE_CONSUMERS.labels(queue).set(consumers)
+
+    def on_blocked(self, blocked: bool) -> None:
+        BROKER_BLOCKED.set(1 if blocked else 0)

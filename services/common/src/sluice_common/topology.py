@@ -80,7 +80,14 @@ def group_topology(settings: TopologySettings, group: str, binding_keys: tuple[s
     quorum = settings.queue_type == "quorum"
     common: dict[str, Any] = {"x-queue-type": settings.queue_type}
 
-    dead = QueueSpec(name=f"{base}.dead", arguments=dict(common), role="dead")
+    dead_args = dict(common)
+    if quorum:
+        # RabbitMQ 4 gives every quorum queue a delivery limit of 20 by default and drops a message
+        # past it when there is nowhere to dead-letter it. Each look at a dead letter (``sluice dlq
+        # peek``) returns it to the queue and counts as a delivery, so without this the twentieth
+        # look would silently delete it. -1 turns the limit off.
+        dead_args["x-delivery-limit"] = -1
+    dead = QueueSpec(name=f"{base}.dead", arguments=dead_args, role="dead")
 
     work_args = dict(common, **{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead.name})
     if quorum:

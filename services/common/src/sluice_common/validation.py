@@ -27,7 +27,6 @@ MAX_ERRORS = 5
 _formats = FormatChecker()
 
 
-@_formats.checks("date-time", raises=ValueError)
 def _is_datetime(value: object) -> bool:
     # RFC 3339 needs a date, a time and an offset; fromisoformat parses it (with "Z" since 3.11).
     if not isinstance(value, str):
@@ -35,6 +34,9 @@ def _is_datetime(value: object) -> bool:
     if "T" not in value.upper():
         return False
     return datetime.fromisoformat(value).tzinfo is not None
+
+
+_formats.checks("date-time", raises=ValueError)(_is_datetime)
 
 
 class SchemaRegistry:

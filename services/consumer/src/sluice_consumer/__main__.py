@@ -17,6 +17,7 @@ from sluice_common.logging import configure_logging
 from sluice_common.topology import group_topology
 from sluice_common.validation import SchemaRegistry
 from sluice_consumer.pipeline import Pipeline
+from sluice_consumer.processors import build_processors
 from sluice_consumer.sinks import build_sink
 from sluice_consumer.worker import Worker
 
@@ -29,6 +30,7 @@ def main() -> int:
         settings = Settings.from_env(os.environ)
         schemas = SchemaRegistry.load(settings.schema_dir)
         sink = build_sink(settings.sink)
+        processors = build_processors(settings.consumer.processors, settings.consumer.group)
     except ConfigError as e:
         print(f"sluice-consumer: configuration error: {e}", file=sys.stderr)
         return 2
@@ -39,7 +41,7 @@ def main() -> int:
     metrics.BUILD_INFO.info({"version": __version__})
 
     topology = group_topology(settings.topology, settings.consumer.group, settings.consumer.binding_keys)
-    pipeline = Pipeline.from_settings(settings, topology, schemas=schemas, sink=sink)
+    pipeline = Pipeline.from_settings(settings, topology, schemas=schemas, sink=sink, processors=processors)
     worker = Worker(settings, topology, pipeline, sink_name=sink.name)
     server = StatusServer(
         settings.http.host, settings.http.port, alive=lambda: worker.consumer.alive, ready=lambda: worker.ready

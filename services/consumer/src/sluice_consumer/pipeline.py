@@ -14,6 +14,7 @@ from typing import Any
 from sluice_common.config import Settings
 from sluice_common.envelope import (
     ATTEMPTS_HEADER,
+    BROKER_HEADERS,
     DEAD_AT_HEADER,
     ERROR_HEADER,
     FIRST_SEEN_HEADER,
@@ -35,9 +36,6 @@ __all__ = ["Decision", "Pipeline"]
 
 #: Longest ``x-sluice-error`` value; the full error is in the consumer's log.
 MAX_ERROR_CHARS = 500
-#: Headers the broker owns; a forwarded copy must not carry them (4.x ignores client-set x-death).
-_BROKER_HEADERS = ("x-death", "x-delivery-count", "x-first-death-exchange", "x-first-death-queue",
-                   "x-first-death-reason", "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason")
 
 
 @dataclass(frozen=True)
@@ -90,12 +88,21 @@ class Pipeline:
         self._log = logging.getLogger("sluice.pipeline")
 
     @classmethod
-    def from_settings(cls, settings: Settings, topology: GroupTopology, *, schemas: SchemaRegistry, sink: Sink) -> Pipeline:
+    def from_settings(
+        cls,
+        settings: Settings,
+        topology: GroupTopology,
+        *,
+        schemas: SchemaRegistry,
+        sink: Sink,
+        processors: Sequence[Processor] = (),
+    ) -> Pipeline:
         """The pipeline a consumer runs with ``settings`` (retry policy, size and delivery limits)."""
         return cls(
             topology,
             schemas=schemas,
             sink=sink,
+            processors=processors,
             policy=RetryPolicy(max_attempts=settings.topology.max_attempts),
             max_bytes=settings.max_message_bytes,
             delivery_limit=settings.topology.delivery_limit if settings.topology.queue_type == "quorum" else 0,
@@ -151,7 +158,7 @@ class Pipeline:
 
 
 def _forward_headers(delivery: Delivery, attempts: int) -> dict[str, Any]:
-    headers = {k: v for k, v in delivery.headers.items() if k not in _BROKER_HEADERS}
+    headers = {k: v for k, v in delivery.headers.items() if k not in BROKER_HEADERS}
     headers[ATTEMPTS_HEADER] = attempts
     headers[ROUTING_KEY_HEADER] = delivery.event_type
     headers.setdefault(FIRST_SEEN_HEADER, utc_now_iso())

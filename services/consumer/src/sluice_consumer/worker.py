@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from sluice_common import metrics
 from sluice_common.amqp import Consumer, DeliveryHandle
 from sluice_common.config import Settings
-from sluice_common.envelope import Delivery
+from sluice_common.envelope import ATTEMPTS_HEADER, REPLAYS_HEADER, Delivery
 from sluice_common.topology import GroupTopology
 from sluice_consumer.pipeline import Decision, Pipeline
 
@@ -146,6 +146,9 @@ class Worker:
 
     def _settle(self, delivery: Delivery, handle: DeliveryHandle, decision: Decision) -> None:
         self._processed[decision.outcome].inc()
+        if REPLAYS_HEADER in delivery.headers and ATTEMPTS_HEADER not in delivery.headers:
+            # The first attempt after a replay (which resets the attempts): count it once, not per retry.
+            metrics.DLQ_REPLAYED.labels(decision.outcome).inc()
         if decision.forward is None:
             self.consumer.ack(handle)
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+from pathlib import Path
 
 import pytest
 import requests
@@ -13,26 +14,10 @@ from sluice_testing.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
+TESTING_DIR = Path(__file__).resolve().parents[4] / "testing"
+
 READING = {"sensor_id": "s-1", "metric": "temperature", "value": 21.5, "unit": "celsius",
            "recorded_at": "2026-11-25T10:00:00Z"}
-
-
-@pytest.fixture
-def services(rabbitmq, prefix, sink):
-    started: list[ServiceProcess] = []
-
-    def start(module: str, **env: str) -> ServiceProcess:
-        base = {"SLUICE_AMQP_URL": rabbitmq.amqp_url, "SLUICE_TOPOLOGY_PREFIX": prefix,
-                "SLUICE_TOPOLOGY_EXCHANGE": f"{prefix}.events", "SLUICE_RETRY_DELAYS": "200ms,400ms",
-                "SLUICE_RETRY_MAX_ATTEMPTS": "3", "SLUICE_SINK_KIND": "http", "SLUICE_SINK_URL": sink.url,
-                "SLUICE_CONSUMER_QUEUE_POLL_SECONDS": "0.5", "SLUICE_LOG_FORMAT": "json"}
-        process = ServiceProcess(module, {**base, **env}).start()
-        started.append(process)
-        return process.wait_ready()
-
-    yield start
-    for process in started:
-        process.close()
 
 
 def post(producer: ServiceProcess, payload: object) -> requests.Response:
@@ -157,10 +142,30 @@ def test_sigterm_drains_in_flight_work_and_exits_zero(services, sink, rabbitmq, 
     assert delivered | remaining == {f"d-{i}" for i in range(6)}
 
 
-def test_a_bad_setting_stops_start_up_naming_the_variable(rabbitmq):
-    process = ServiceProcess("sluice_consumer", {"SLUICE_CONSUMER_PREFETCH": "many"}).start()
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("SLUICE_CONSUMER_PREFETCH", "many", "SLUICE_CONSUMER_PREFETCH='many'"),
+        ("SLUICE_CONSUMER_PROCESSORS", "enrich", "SLUICE_CONSUMER_PROCESSORS='enrich': unknown built-in processor"),
+    ],
+)
+def test_a_bad_setting_stops_start_up_naming_the_variable(rabbitmq, variable, value, message):
+    process = ServiceProcess("sluice_consumer", {variable: value}).start()
     try:
         assert process.process.wait(20) == 2
-        assert "SLUICE_CONSUMER_PREFETCH" in process.logs()
+        assert message in process.logs()
     finally:
         process.close()
+
+
+def test_configured_processors_run_in_order_before_the_sink(services, sink, rabbitmq, prefix):
+    # Given the built-in stamp and a processor of the user's own, importable in the consumer
+    services("sluice_consumer", SLUICE_CONSUMER_PROCESSORS="stamp,sluice_testing.processors:Fahrenheit",
+             PYTHONPATH=str(TESTING_DIR))
+    # When a reading in celsius is consumed
+    rabbitmq.publish(f"{prefix}.events", "sensor.reading", json.dumps({**READING, "value": 100}).encode(),
+                     message_id="warm")
+    # Then the sink receives it stamped and converted
+    wait_for(lambda: "warm" in sink.delivered, timeout=20, what="the processed event")
+    data = sink.documents["warm"]["data"]
+    assert (data["value"], data["unit"], data["processed_by"]) == (212, "fahrenheit", "default")

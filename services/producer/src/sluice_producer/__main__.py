@@ -37,6 +37,7 @@ def main() -> int:
     metrics.BUILD_INFO.info({"version": __version__})
 
     publisher = EventPublisher(settings, schemas=schemas)
+    metrics.PUBLISH_OUTSTANDING.set_function(lambda: publisher.publisher.outstanding)
     routes = {("POST", "/events"): IngestRoute(publisher)} if settings.producer.ingest_enabled else {}
     server = StatusServer(
         settings.http.host,

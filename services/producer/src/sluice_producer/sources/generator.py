@@ -20,6 +20,9 @@ __all__ = ["Generator"]
 TICK_S = 0.02
 #: Most events published in one tick.
 MAX_BATCH = 1000
+#: How far behind its schedule the generator may fall (the broker pushed back: a full window or a
+#: resource alarm) before it drops the backlog and resumes at its rate instead of bursting to catch up.
+MAX_LAG_S = 1.0
 #: How often it logs its progress.
 PROGRESS_EVERY_S = 10.0
 
@@ -28,7 +31,8 @@ class Generator(Source):
     """Publishes ``rate`` synthetic events per second, mixing ``kinds``, ``count`` in all (0: no end).
 
     It never waits for a confirm before publishing more; the publisher's window of unconfirmed
-    messages is what slows it down when the broker lags or blocks.
+    messages is what slows it down when the broker lags or blocks. After such a stall it resumes
+    at ``rate`` rather than publishing the events it missed in a burst: backpressure slows it down.
     """
 
     name = "generator"
@@ -48,6 +52,13 @@ class Generator(Source):
         while not stop.is_set() and not (self._count and self.published >= self._count):
             now = time.monotonic()
             due = int((now - started) * self._rate) - self.published
+            allowed_lag = max(int(self._rate * MAX_LAG_S), 1)
+            if due > allowed_lag:
+                skipped = due - allowed_lag
+                started += skipped / self._rate
+                due = int((now - started) * self._rate) - self.published
+                self._log.warning("Generator slowed down by backpressure: %d event(s) behind schedule, "
+                                  "resuming at %g/s.", skipped, self._rate)
             if self._count:
                 due = min(due, self._count - self.published)
             due = min(due, MAX_BATCH)  # after a stall, catch up gradually rather than all at once

@@ -1,0 +1,120 @@
+"""The ``deployment`` fixture: sluice on a kind cluster (``SLUICE_E2E=kind``) or as local processes.
+
+- ``local`` (the default, what ``make test`` runs): processes and a RabbitMQ 4.x container this
+  suite starts and removes; a fresh deployment per scenario.
+- ``kind`` (``make e2e``, or ``SLUICE_E2E=kind pytest k8s-tests``): the chart installed in a kind
+  cluster, shared by every scenario of one test run. Without ``SLUICE_E2E=kind`` or without a
+  reachable cluster every kind scenario skips, saying how to run it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from sluice_e2e.deployment import Deployment, NotApplicable
+from sluice_e2e.local import LocalDeployment
+from sluice_testing.broker import Broker, start_broker
+
+#: How to run the scenarios on kind, for skip messages.
+HOW_TO_RUN_KIND = "run `make kind-up images kind-load keda e2e` (docs/e2e.md), or SLUICE_E2E=kind pytest k8s-tests on a kind context"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "uninstall: ends the shared deployment, so it runs after every other scenario")
+    config.addinivalue_line("markers", "operations(*names): Deployment methods the scenario cannot do without")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Every scenario needs a broker: let `-m "not integration"` leave them out like other broker tests.
+    for item in items:
+        if "/scenarios/" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+    # sort() is stable: everything else keeps its order.
+    items.sort(key=lambda item: item.get_closest_marker("uninstall") is not None)
+
+
+def _requested() -> str:
+    target = os.environ.get("SLUICE_E2E", "local")
+    if target not in ("local", "kind"):
+        raise pytest.UsageError(f"SLUICE_E2E must be 'local' or 'kind', not {target!r}")
+    return target
+
+
+@pytest.fixture(scope="session")
+def e2e_broker() -> Iterator[Broker]:
+    """A RabbitMQ 4.x container of the suite's own, which scenarios may restart; removed afterwards."""
+    try:
+        broker = start_broker(f"sluice-e2e-{uuid.uuid4().hex[:8]}", own=True)
+    except Exception as e:  # noqa: BLE001 - any reason to have no broker
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no RabbitMQ 4.x for the local deployment ({e}); run `make system-deps` first")
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kind_deployment() -> Iterator[Deployment]:
+    """The chart on the suite's kind cluster, installed once per test run."""
+    from sluice_e2e.kind import KindDeployment
+    from sluice_e2e.kind_settings import KindUnavailable
+
+    try:
+        deployment = KindDeployment.from_env().install()
+    except KindUnavailable as e:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no kind cluster for the e2e suite ({e}); {HOW_TO_RUN_KIND}")
+    yield deployment
+    deployment.close()
+
+
+@pytest.fixture(params=["local", "kind"])
+def deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
+    """Each scenario runs once per deployment, in a clean state (healthy sink, empty dead-letter queue).
+
+    ``SLUICE_E2E`` (``local`` by default, or ``kind``) chooses which one runs; the other skips.
+    """
+    if request.param != _requested():
+        if request.param == "kind":
+            pytest.skip(f"the kind e2e suite runs only when requested: {HOW_TO_RUN_KIND}")
+        pytest.skip("SLUICE_E2E=kind: the scenarios run on the kind cluster only")
+    if request.param == "kind":
+        shared: Deployment = request.getfixturevalue("kind_deployment")
+        shared.reset()
+        yield shared
+        if getattr(request.node, "rep_call_failed", False):
+            print(shared.logs())
+        return
+    _skip_unless_implemented(LocalDeployment, request.node.get_closest_marker("operations"))
+    local = LocalDeployment(request.getfixturevalue("e2e_broker"))
+    try:
+        local.start()
+        yield local
+    finally:
+        if getattr(request.node, "rep_call_failed", False):
+            print(local.logs())
+        local.close()
+
+
+def _skip_unless_implemented(cls: type[Deployment], marker: pytest.Mark | None) -> None:
+    """Skip before starting anything when ``cls`` keeps the base class's "not applicable" version of an operation."""
+    for operation in marker.args if marker else ():
+        if getattr(cls, operation) is getattr(Deployment, operation):
+            try:
+                getattr(Deployment, operation)(cls.__new__(cls))
+            except NotApplicable as e:
+                pytest.skip(str(e))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    report = yield
+    if call.when == "call" and getattr(report, "failed", False):
+        item.rep_call_failed = True  # type: ignore[attr-defined]
+    return report
+

@@ -1,0 +1,349 @@
+"""The deployment on a kind cluster: the chart installed with helm, driven with the Kubernetes client.
+
+``make kind-up images kind-load e2e`` creates the cluster, builds the images, loads them with
+``kind load docker-image`` and runs the scenarios against :class:`KindDeployment`, which:
+
+- installs the suite's webhook sink (:mod:`sluice_e2e.sink_pod`: ``flaky_sink.py`` from a ConfigMap, run by the
+  consumer image's Python) and the chart (``helm upgrade --install --wait`` with
+  ``k8s-tests/kind/values-e2e.yaml``, plus ``values-keda.yaml`` when KEDA's CRDs are present);
+- reaches the ingest, the sink and RabbitMQ through ``kubectl port-forward`` and the consumers'
+  ``/metrics`` through the API server's pod proxy;
+- kills pods, restarts the broker's pod, scales (KEDA's ``paused-replicas``, or the Deployment's
+  scale), upgrades to a second image tag, runs ``helm test`` and ``helm uninstall``.
+
+It needs the kube context ``kind-<cluster>`` and names it in every call, whatever the current
+context is: the scenarios kill pods, and only ever in the suite's own cluster.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+import urllib.parse
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sluice_e2e.deployment import GROUP, DeadLetter, Deployment, NotApplicable, SinkClient
+from sluice_e2e.kind_settings import KindSettings, KindUnavailable, check_context, helm_install_args, leftovers
+from sluice_e2e.portforward import PortForward
+from sluice_e2e.sink_pod import SINK, SINK_PORT, sink_manifests
+from sluice_testing.broker import Broker
+from sluice_testing.processes import sample_value
+from sluice_testing.waiting import wait_for
+
+if TYPE_CHECKING:
+    from kubernetes.client import V1DeploymentStatus, V1ObjectMeta, V1Pod
+
+__all__ = ["KindDeployment"]
+
+#: Seconds a pod gets to be replaced and ready.
+POD_DEADLINE = 300.0
+#: KEDA holds a ScaledObject's target at this many replicas while the annotation is set.
+KEDA_PAUSE = "autoscaling.keda.sh/paused-replicas"
+
+
+def _run(command: Sequence[str], *, timeout: float = 900) -> str:
+    result = subprocess.run(list(command), capture_output=True, text=True, timeout=timeout, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:3])} ... failed ({result.returncode}):\n{result.stdout[-2000:]}"
+                           f"\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+class KindDeployment(Deployment):
+    """The chart on the kind cluster ``settings.cluster``; see the module docstring."""
+
+    name = "kind"
+
+    def __init__(self, settings: KindSettings) -> None:
+        try:
+            from kubernetes import client, config
+        except ImportError as e:
+            raise KindUnavailable(f"the kubernetes client is not installed ({e}); run `make venv`") from None
+        for tool in (settings.helm, settings.kubectl):
+            if shutil.which(tool) is None:
+                raise KindUnavailable(f"{tool!r} is not on PATH; `make kind-up` says how to install it")
+        try:
+            contexts, _ = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
+        except Exception as e:  # noqa: BLE001 - no kubeconfig, or an unreadable one
+            raise KindUnavailable(f"no kubeconfig ({e})") from None
+        check_context((c["name"] for c in contexts), settings)
+        self.api_client = config.new_client_from_config(context=settings.context)  # type: ignore[no-untyped-call]
+        self.core = client.CoreV1Api(self.api_client)
+        self.apps = client.AppsV1Api(self.api_client)
+        self.custom = client.CustomObjectsApi(self.api_client)
+        self.settings = settings
+        try:
+            self.core.list_namespace(limit=1, _request_timeout=10)
+        except Exception as e:  # noqa: BLE001 - any reason the API server does not answer
+            raise KindUnavailable(f"the API server of {settings.context} does not answer ({e})") from None
+        self.keda = self._has_crd("scaledobjects.keda.sh")
+        self.ns = settings.namespace
+        release = settings.release
+        # The chart's names: <fullname>-<component>, and fullname is the release when it contains "sluice".
+        full = release if "sluice" in release else f"{release}-sluice"
+        self.producer_service, self.broker_service = f"{full}-producer", f"{full}-rabbitmq"
+        self.consumer_deployment, self.broker_pod = f"{full}-consumer-{GROUP}", f"{full}-rabbitmq-0"
+        self.consumer_selector = (f"app.kubernetes.io/instance={release},app.kubernetes.io/component=consumer,"
+                                  f"sluice/consumer-group={GROUP}")
+        self._forwards: dict[str, PortForward] = {}
+        self._installed = False
+
+    @classmethod
+    def from_env(cls) -> KindDeployment:
+        return cls(KindSettings.from_env())
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def install(self) -> KindDeployment:
+        """Install the sink and the chart, wait until every pod is ready, open the port-forwards."""
+        self._install_sink()
+        _run(helm_install_args(self.settings, tag=self.settings.image_tag, keda=self.keda))
+        self._installed = True
+        self._wait_consumers_ready()
+        return self
+
+    def close(self) -> None:
+        """Close the port-forwards; uninstall and delete the namespace unless ``SLUICE_E2E_KEEP=1``."""
+        for forward in self._forwards.values():
+            forward.close()
+        if self.settings.keep:
+            return
+        if self._installed:
+            self._helm("uninstall", self.settings.release, "--wait")
+        self.core.delete_namespace(self.ns)
+
+    def _helm(self, *args: str) -> str:
+        return _run([self.settings.helm, *args, "--kube-context", self.settings.context, "--namespace", self.ns])
+
+    def _has_crd(self, name: str) -> bool:
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            client.ApiextensionsV1Api(self.api_client).read_custom_resource_definition(name)
+        except ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
+
+    def _install_sink(self) -> None:
+        from kubernetes import client, utils
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            self.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=self.ns)))
+        except ApiException as e:
+            if e.status != 409:  # already there
+                raise
+        for manifest in sink_manifests(f"sluice/consumer:{self.settings.image_tag}"):
+            try:
+                utils.create_from_dict(self.api_client, manifest, namespace=self.ns)  # type: ignore[no-untyped-call]
+            except utils.FailToCreateError as e:
+                if any(getattr(x, "status", None) != 409 for x in e.api_exceptions):
+                    raise
+        wait_for(lambda: self._ready_replicas(SINK) >= 1, timeout=POD_DEADLINE, interval=1, what="the e2e sink ready")
+
+    # -- access paths ----------------------------------------------------------------------------
+
+    def _forward(self, target: str, port: int) -> int:
+        key = f"{target}:{port}"
+        if key not in self._forwards:
+            self._forwards[key] = PortForward(self.settings.kubectl, self.ns, target, port,
+                                              context=self.settings.context)
+        return self._forwards[key].local_port
+
+    def reconnect(self) -> None:
+        for forward in self._forwards.values():
+            forward.restart()
+
+    def _broker(self) -> Broker:
+        # The chart's generated Secret has the broker's name (rabbitmq.auth.existingSecret is not used here).
+        secret = self.core.read_namespaced_secret(self.broker_service, self.ns)
+        data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+        user, password = (urllib.parse.quote(data[key], safe="") for key in ("username", "password"))
+        amqp, management = self._forward(f"svc/{self.broker_service}", 5672), self._forward(f"svc/{self.broker_service}", 15672)
+        return Broker(f"amqp://{user}:{password}@127.0.0.1:{amqp}/%2F", f"http://{user}:{password}@127.0.0.1:{management}",
+                      name=None)
+
+    def ingest_url(self) -> str:
+        return f"http://127.0.0.1:{self._forward(f'svc/{self.producer_service}', 8080)}/events"
+
+    @property
+    def sink(self) -> SinkClient:
+        return SinkClient(f"http://127.0.0.1:{self._forward(f'svc/{SINK}', SINK_PORT)}")
+
+    # -- Deployment ------------------------------------------------------------------------------
+
+    def publish_raw(self, routing_key: str, body: bytes, *, message_id: str,
+                    content_type: str | None = "application/json") -> None:
+        self._broker().publish("sluice.events", routing_key, body, message_id=message_id, content_type=content_type)
+
+    def queue_depth(self, suffix: str = "") -> int:
+        return self._broker().depth(f"sluice.{GROUP}" + (f".{suffix}" if suffix else ""))
+
+    def dead_letters(self) -> list[DeadLetter]:
+        return [DeadLetter(m.message_id, str(m.headers.get("x-sluice-reason", "")), str(m.headers.get("x-sluice-error", "")))
+                for m in self._broker().drain(f"sluice.{GROUP}.dead")]
+
+    def consumer_metric(self, name: str, **labels: str) -> float:
+        return sum(self._pod_metric(pod, name, **labels) for pod in self._consumer_pods())
+
+    def _pod_metric(self, pod: str, name: str, **labels: str) -> float:
+        # Through the API server's pod proxy: no port-forward per pod.
+        text = self.core.connect_get_namespaced_pod_proxy_with_path(f"{pod}:8080", self.ns, "metrics")
+        return sample_value(str(text), name, **labels)
+
+    def _consumer_pods(self) -> list[str]:
+        pods = self.core.list_namespaced_pod(self.ns, label_selector=self.consumer_selector).items
+        return [_meta(p).name or "" for p in pods if _meta(p).deletion_timestamp is None and _pod_ready(p)]
+
+    def consumer_replicas(self) -> int:
+        return len(self._consumer_pods())
+
+    def _deployment_status(self, deployment: str) -> V1DeploymentStatus:
+        from kubernetes import client
+
+        return self.apps.read_namespaced_deployment(deployment, self.ns).status or client.V1DeploymentStatus()
+
+    def _ready_replicas(self, deployment: str) -> int:
+        return int(self._deployment_status(deployment).ready_replicas or 0)
+
+    def _wait_consumers_ready(self) -> None:
+        def settled() -> bool:
+            status = self._deployment_status(self.consumer_deployment)
+            return bool(status.replicas) and status.ready_replicas == status.replicas == status.updated_replicas
+
+        wait_for(settled, timeout=POD_DEADLINE, interval=1, what="every consumer pod ready")
+
+    def set_sink(self, *, status: int | None = None, delay_s: float = 0.0) -> None:
+        self.sink.control(status=status, delay_s=delay_s)
+
+    def kill_consumer(self) -> int:
+        held = {pod: self._pod_metric(pod, "sluice_messages_inflight") for pod in self._consumer_pods()}
+        victim = max(held, key=lambda pod: held[pod])
+        # Grace period 0: the kubelet kills the container at once, no SIGTERM drain.
+        self.core.delete_namespaced_pod(victim, self.ns, grace_period_seconds=0)
+        wait_for(lambda: victim not in self._consumer_pods(), timeout=POD_DEADLINE, interval=0.5, what=f"{victim} gone")
+        self._wait_consumers_ready()
+        return int(held[victim])
+
+    def restart_broker(self, *, hard: bool = False) -> None:
+        old = _meta(self.core.read_namespaced_pod(self.broker_pod, self.ns)).uid
+        # hard: one second, then SIGKILL; RabbitMQ cannot shut down in that time. (0 would be a forced
+        # deletion, which lets the StatefulSet start the new pod before the old container is gone.)
+        # Otherwise its preStop hook and grace period apply, as in a node drain. Either way the
+        # StatefulSet recreates the pod on the same PVC.
+        self.core.delete_namespaced_pod(self.broker_pod, self.ns, grace_period_seconds=1 if hard else None)
+
+        def replaced_and_ready() -> bool:
+            from kubernetes.client.exceptions import ApiException
+
+            try:
+                pod = self.core.read_namespaced_pod(self.broker_pod, self.ns)
+            except ApiException:
+                return False
+            return _meta(pod).uid != old and _pod_ready(pod)
+
+        wait_for(replaced_and_ready, timeout=POD_DEADLINE, interval=1, what="the broker pod replaced and ready")
+        for key, forward in self._forwards.items():
+            if key.startswith(f"svc/{self.broker_service}:"):
+                forward.restart()
+
+    def scale_consumers(self, replicas: int) -> None:
+        if self.keda:
+            # KEDA owns the replica count: pause it at the wanted number (reset() resumes it).
+            self._annotate_scaled_object({KEDA_PAUSE: str(replicas)})
+        else:
+            self.apps.patch_namespaced_deployment_scale(self.consumer_deployment, self.ns, {"spec": {"replicas": replicas}})
+        wait_for(lambda: self.consumer_replicas() == replicas, timeout=POD_DEADLINE, interval=1,
+                 what=f"{replicas} consumers ready")
+
+    def _annotate_scaled_object(self, annotations: dict[str, str | None]) -> None:
+        self.custom.patch_namespaced_custom_object("keda.sh", "v1alpha1", self.ns, "scaledobjects",
+                                                   self.consumer_deployment, {"metadata": {"annotations": annotations}})
+
+    def upgrade(self) -> None:
+        _run(helm_install_args(self.settings, tag=self.settings.upgrade_tag, keda=self.keda))
+        self._wait_consumers_ready()
+        self.reconnect()
+
+    def autoscaling_bounds(self) -> tuple[int, int]:
+        if not self.keda:
+            raise NotApplicable("KEDA is not installed in the cluster (`make keda`): CPU-based scaling is not "
+                                "driven by a backlog of a slow sink")
+        scaled: dict[str, Any] = self.custom.get_namespaced_custom_object(  # type: ignore[assignment]
+            "keda.sh", "v1alpha1", self.ns, "scaledobjects", self.consumer_deployment)
+        return int(scaled["spec"]["minReplicaCount"]), int(scaled["spec"]["maxReplicaCount"])
+
+    def helm_test(self) -> str:
+        return self._helm("test", self.settings.release, "--timeout", "5m")
+
+    def uninstall(self) -> list[str]:
+        self._helm("uninstall", self.settings.release, "--wait", "--cascade", "foreground", "--timeout", "5m")
+        self._installed = False
+        # Pods and ReplicaSets go through garbage collection: wait for it, then report what stays.
+        transient = ("Pod/", "ReplicaSet/")
+        wait_for(lambda: not [o for o in leftovers(self._namespace_objects(), self.settings.release)
+                              if o.startswith(transient)], timeout=POD_DEADLINE, interval=2,
+                 what="the release's pods deleted")
+        return leftovers(self._namespace_objects(), self.settings.release)
+
+    def _namespace_objects(self) -> list[tuple[str, str, dict[str, str]]]:
+        from kubernetes import client
+
+        batch, policy = client.BatchV1Api(self.api_client), client.PolicyV1Api(self.api_client)
+        autoscaling, rbac = client.AutoscalingV2Api(self.api_client), client.RbacAuthorizationV1Api(self.api_client)
+        networking = client.NetworkingV1Api(self.api_client)
+        listers: dict[str, Callable[[str], Any]] = {
+            "Pod": self.core.list_namespaced_pod, "Service": self.core.list_namespaced_service,
+            "ConfigMap": self.core.list_namespaced_config_map, "Secret": self.core.list_namespaced_secret,
+            "ServiceAccount": self.core.list_namespaced_service_account,
+            "PersistentVolumeClaim": self.core.list_namespaced_persistent_volume_claim,
+            "Deployment": self.apps.list_namespaced_deployment, "StatefulSet": self.apps.list_namespaced_stateful_set,
+            "ReplicaSet": self.apps.list_namespaced_replica_set,
+            "Job": batch.list_namespaced_job, "PodDisruptionBudget": policy.list_namespaced_pod_disruption_budget,
+            "HorizontalPodAutoscaler": autoscaling.list_namespaced_horizontal_pod_autoscaler,
+            "Role": rbac.list_namespaced_role, "RoleBinding": rbac.list_namespaced_role_binding,
+            "NetworkPolicy": networking.list_namespaced_network_policy,
+        }
+        objects = [(kind, _meta(item).name or "", dict(_meta(item).labels or {}))
+                   for kind, lister in listers.items() for item in lister(self.ns).items]
+        if self.keda:
+            for kind, plural in (("ScaledObject", "scaledobjects"), ("TriggerAuthentication", "triggerauthentications")):
+                listed: dict[str, Any] = self.custom.list_namespaced_custom_object(  # type: ignore[assignment]
+                    "keda.sh", "v1alpha1", self.ns, plural)
+                objects += [(kind, o["metadata"]["name"], dict(o["metadata"].get("labels") or {})) for o in listed["items"]]
+        return objects
+
+    def logs(self) -> str:
+        parts = []
+        for pod in self.core.list_namespaced_pod(self.ns).items:
+            name = _meta(pod).name or ""
+            try:
+                text = self.core.read_namespaced_pod_log(name, self.ns, tail_lines=200, timestamps=True)
+            except Exception as e:  # noqa: BLE001 - a pod that is gone or not started yet
+                text = f"(no log: {e})"
+            parts.append(f"--- pod/{name}\n{text}")
+        return "\n".join(parts)
+
+    def reset(self) -> None:
+        if self.keda and self._installed:
+            self._annotate_scaled_object({KEDA_PAUSE: None})  # None removes it: KEDA scales again
+        super().reset()
+
+
+def _meta(obj: Any) -> V1ObjectMeta:
+    """An object's metadata (the API server always sends it; the client's model makes it optional)."""
+    meta = obj.metadata
+    assert meta is not None, f"{type(obj).__name__} without metadata"
+    return meta  # type: ignore[no-any-return]
+
+
+def _pod_ready(pod: V1Pod) -> bool:
+    """Running, not being deleted, and every container ready."""
+    status = pod.status
+    return (status is not None and status.phase == "Running"
+            and bool(status.container_statuses) and all(c.ready for c in status.container_statuses or []))

@@ -1,0 +1,68 @@
+"""The GitHub workflows, checked offline: the vendored workflow schema and what each job runs."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+WORKFLOWS = REPO / ".github" / "workflows"
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((WORKFLOWS / name).read_text())
+
+
+def check_jsonschema(*paths: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", *map(str, paths)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_both_workflows_are_valid_github_workflows():
+    result = check_jsonschema(WORKFLOWS / "ci.yml", WORKFLOWS / "e2e.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_schema_check_rejects_a_job_without_steps(tmp_path):
+    broken = load("ci.yml")
+    broken["jobs"]["lint"].pop("steps")
+    path = tmp_path / "broken.yml"
+    path.write_text(yaml.safe_dump(broken))
+    assert check_jsonschema(path).returncode != 0
+
+
+def test_ci_runs_lint_unit_integration_with_a_rabbitmq_service_and_charts():
+    jobs = load("ci.yml")["jobs"]
+    assert set(jobs) == {"lint", "unit", "integration", "chart"}
+    broker = jobs["integration"]["services"]["rabbitmq"]
+    assert re.fullmatch(r"rabbitmq:4\.\d+\.\d+-management", broker["image"])
+    assert "--health-cmd" in broker["options"]
+    runs = {name: " ".join(step.get("run", "") for step in job["steps"]) for name, job in jobs.items()}
+    assert "make lint" in runs["lint"]
+    assert "k8s-tests/unit" in runs["unit"] and "k8s-tests/scenarios" in runs["integration"]
+    assert "charts/sluice/tests" in runs["chart"]
+
+
+def test_e2e_creates_kind_from_the_repos_config_loads_images_runs_the_suite_and_dumps_on_failure():
+    workflow = load("e2e.yml")
+    steps = workflow["jobs"]["kind"]["steps"]
+    kind = next(s for s in steps if s.get("uses", "").startswith("helm/kind-action@"))
+    assert (REPO / kind["with"]["config"]).is_file()
+    assert kind["with"]["cluster_name"] == "${{ env.KIND_CLUSTER }}"
+    runs = [s.get("run", "") for s in steps]
+    order = [next(i for i, r in enumerate(runs) if needle in r) for needle in ("docker build", "make kind-load", "make e2e")]
+    assert order == sorted(order)
+    dump = next(s for s in steps if s.get("if") == "failure()")
+    assert "kubectl logs" in dump["run"] and "events" in dump["run"]
+
+
+def test_pinned_versions_match_the_makefile():
+    makefile = (REPO / "Makefile").read_text()
+    pinned = dict(re.findall(r"^(\w+_VERSION|KIND_CLUSTER) \?= (\S+)$", makefile, re.MULTILINE))
+    env = load("e2e.yml")["env"]
+    for key in ("KIND_VERSION", "KIND_CLUSTER", "KEDA_VERSION"):
+        assert env[key] == pinned[key], key

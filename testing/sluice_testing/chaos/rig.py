@@ -1,0 +1,124 @@
+"""The services of one chaos round: consumers and a producer behind loopback proxies, and a sink.
+
+Consumers and the producer reach the broker through their own :class:`TcpProxy`, so a test can cut
+the consumers' connections alone, and a broker that restarts on another host port stays at the
+same address for the services.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+
+from sluice_testing.broker import Broker
+from sluice_testing.flaky_sink import FlakySink
+from sluice_testing.processes import ServiceProcess
+from sluice_testing.tcp_proxy import TcpProxy
+
+__all__ = ["Rig"]
+
+#: Per-consumer limits; a fault's duplicate budget is derived from them.
+PREFETCH = 20
+CONCURRENCY = 4
+#: Messages the producer may have waiting for a confirm.
+MAX_OUTSTANDING = 200
+#: The webhook timeout of the consumers: the sink-flapping fault answers slower than this.
+SINK_TIMEOUT_S = 1.0
+
+
+def _target(url: str) -> tuple[str, int]:
+    parsed = urllib.parse.urlsplit(url)
+    return parsed.hostname or "127.0.0.1", parsed.port or 5672
+
+
+class Rig:
+    """Two or more consumers of group ``default`` and one producer, on topology ``prefix``."""
+
+    def __init__(self, broker: Broker, *, prefix: str, consumers: int = 2, seed: int = 0) -> None:
+        self.broker = broker
+        self.prefix = prefix
+        self.sink = FlakySink(seed=seed)
+        self.consumer_proxy = TcpProxy(_target(broker.amqp_url))
+        self.producer_proxy = TcpProxy(_target(broker.amqp_url))
+        self._wanted = consumers
+        self._serial = 0
+        self.consumers: list[ServiceProcess] = []
+        self.retired: list[ServiceProcess] = []
+        self.producer: ServiceProcess | None = None
+
+    @property
+    def work_queue(self) -> str:
+        return f"{self.prefix}.default"
+
+    @property
+    def dead_queue(self) -> str:
+        return f"{self.prefix}.default.dead"
+
+    def _env(self, proxy: TcpProxy) -> dict[str, str]:
+        return {
+            "SLUICE_AMQP_URL": proxy.rewrite(self.broker.amqp_url),
+            # Dead connections behind a killed broker are noticed within two heartbeats.
+            "SLUICE_AMQP_HEARTBEAT_SECONDS": "5",
+            "SLUICE_TOPOLOGY_PREFIX": self.prefix,
+            "SLUICE_TOPOLOGY_EXCHANGE": f"{self.prefix}.events",
+            "SLUICE_RETRY_DELAYS": "200ms,1s",
+            # Enough attempts that no good event runs out of them during a fault.
+            "SLUICE_RETRY_MAX_ATTEMPTS": "50",
+            "SLUICE_SINK_KIND": "http",
+            "SLUICE_SINK_URL": self.sink.url,
+            "SLUICE_SINK_TIMEOUT_SECONDS": str(SINK_TIMEOUT_S),
+            "SLUICE_CONSUMER_PREFETCH": str(PREFETCH),
+            "SLUICE_CONSUMER_CONCURRENCY": str(CONCURRENCY),
+            "SLUICE_CONSUMER_SHUTDOWN_GRACE_SECONDS": "10",
+            "SLUICE_CONSUMER_QUEUE_POLL_SECONDS": "1",
+            "SLUICE_PUBLISH_MAX_OUTSTANDING": str(MAX_OUTSTANDING),
+            "SLUICE_PUBLISH_TIMEOUT_SECONDS": "5",
+            "SLUICE_LOG_FORMAT": "text",
+        }
+
+    def start(self) -> Rig:
+        self.sink.start()
+        self.consumer_proxy.start()
+        self.producer_proxy.start()
+        for _ in range(self._wanted):
+            self.add_consumer(wait=False)
+        self.producer = ServiceProcess("sluice_producer", self._env(self.producer_proxy), name="chaos-producer").start()
+        for process in (*self.consumers, self.producer):
+            process.wait_ready(timeout=60)
+        return self
+
+    def add_consumer(self, *, wait: bool = True) -> ServiceProcess:
+        """Start one more consumer (a replacement, as a Deployment would)."""
+        self._serial += 1
+        process = ServiceProcess("sluice_consumer", self._env(self.consumer_proxy), name=f"chaos-consumer-{self._serial}")
+        self.consumers.append(process.start())
+        return process.wait_ready(timeout=60) if wait else process
+
+    def retire(self, process: ServiceProcess) -> None:
+        """Forget a consumer that a fault ended; its log is kept until :meth:`stop`."""
+        self.consumers.remove(process)
+        self.retired.append(process)
+
+    def follow_broker(self) -> None:
+        """Point both proxies at the broker's current port (after a restart)."""
+        for proxy in (self.consumer_proxy, self.producer_proxy):
+            proxy.retarget(_target(self.broker.amqp_url))
+
+    def stop_services(self) -> None:
+        """SIGTERM every service, so whatever a consumer has not settled goes back to its queue."""
+        for process in (*self.consumers, *([self.producer] if self.producer else [])):
+            if process.process is not None and process.process.poll() is None:
+                process.terminate(timeout=60)
+
+    def close(self) -> None:
+        """Stop everything the round started and delete its queues."""
+        for process in (*self.consumers, *self.retired, *([self.producer] if self.producer else [])):
+            process.close()
+        self.consumer_proxy.stop()
+        self.producer_proxy.stop()
+        self.sink.stop()
+        self.broker.delete_prefix(self.prefix)
+
+    def logs(self) -> str:
+        """The services' logs, for a failed round's report."""
+        processes = (*self.consumers, *self.retired, *([self.producer] if self.producer else []))
+        return "\n".join(f"--- {p.name} ---\n{p.logs()[-4000:]}" for p in processes)

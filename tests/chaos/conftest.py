@@ -1,0 +1,30 @@
+"""Collects every chaos round's result and prints the chaos table at the end of the run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from sluice_testing.chaos.report import table
+from sluice_testing.chaos.round import RoundResult
+
+_RESULTS: list[RoundResult] = []
+
+
+@pytest.fixture
+def chaos_results() -> list[RoundResult]:
+    """The list each round appends its result to, for the table."""
+    return _RESULTS
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _RESULTS:
+        return
+    text = table(_RESULTS)
+    terminalreporter.section("chaos table")
+    terminalreporter.write_line(text)
+    # CHAOS_REPORT names a file to write the table to as well (`make chaos` sets it).
+    if os.environ.get("CHAOS_REPORT"):
+        Path(os.environ["CHAOS_REPORT"]).write_text(text + "\n")
