@@ -54,8 +54,8 @@ dlq-example: venv system-deps ## The `sluice dlq` session of docs/dlq.md, agains
 	PYTHONPATH=testing $(PY) -m sluice_testing.dlq_example
 
 .PHONY: test
-test: venv system-deps lint ## Lint; unit, integration (real RabbitMQ 4.x), image, chart, observability (real Prometheus), poison-corpus and security tests; one chaos round per fault; local end-to-end scenarios
-	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests tests k8s-tests
+test: venv system-deps lint ## Lint; unit, integration (real RabbitMQ 4.x), image, chart, observability (real Prometheus), poison-corpus and security tests; one chaos round per fault; local end-to-end scenarios; a small bench
+	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests tests k8s-tests bench/tests
 
 .PHONY: test-security
 test-security: venv system-deps ## Only the hostile-input and security tests: poison corpus, properties, TLS, ingest access, leaks, chart (also in `test`)
@@ -66,7 +66,7 @@ test-security: venv system-deps ## Only the hostile-input and security tests: po
 .PHONY: lint
 lint: venv ## ruff and mypy
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy services/common/src services/producer/src services/consumer/src
+	$(VENV)/bin/mypy services/common/src services/producer/src services/consumer/src bench
 	MYPYPATH=k8s-tests:testing $(VENV)/bin/mypy -p sluice_e2e
 
 .PHONY: config-docs
@@ -80,8 +80,13 @@ chaos: venv system-deps ## Chaos suite: CHAOS_ROUNDS (4) rounds of each of 6 fau
 	@echo "Table also written to .state/chaos-table.md"
 
 .PHONY: bench
-bench: venv system-deps ## Throughput of sluice next to a naive pika baseline, same run (BENCH_MESSAGES=500)
-	PYTHONPATH=testing $(PY) bench/bench.py
+bench: venv system-deps ## sluice next to naive pika, tuned pika, FastStream, Celery; writes docs/bench (BENCH_MESSAGES, BENCH_REPEATS)
+	PYTHONPATH=testing $(PY) -m bench --readme
+
+.PHONY: profile
+profile: venv system-deps ## py-spy profile of sluice's producer and consumer hot paths (needs root or CAP_SYS_PTRACE)
+	PYTHONPATH=testing $(PY) -m bench.profile producer
+	PYTHONPATH=testing $(PY) -m bench.profile consumer
 
 ##@ Chart and images
 .PHONY: images

@@ -111,6 +111,10 @@ class Broker:
         auth = (urllib.parse.unquote(parsed.username or ""), urllib.parse.unquote(parsed.password or ""))
         return requests.request(method, base + path, auth=auth, timeout=10, **kwargs)
 
+    def version(self) -> str:
+        """The broker's RabbitMQ version, from the management API."""
+        return str(self._api("GET", "/api/overview").json()["rabbitmq_version"])
+
     def queue(self, name: str) -> dict[str, Any] | None:
         """The management API's record of a queue, or None if it does not exist."""
         response = self._api("GET", f"/api/queues/%2F/{urllib.parse.quote(name, safe='')}")

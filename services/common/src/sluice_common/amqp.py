@@ -23,6 +23,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import itertools
 import logging
 import random
 import socket
@@ -54,6 +55,8 @@ RECONNECT_MAX_S = 30.0
 STALL_AFTER_S = 30.0
 #: AMQP reply code for a declaration whose arguments differ from the existing object's.
 PRECONDITION_FAILED = 406
+#: Most bytes joined into one ``send()``; see :func:`coalesce_writes`.
+COALESCE_BYTES = 128 * 1024
 #: AMQP reply code for a queue that does not exist.
 NOT_FOUND = 404
 #: How long a :class:`QueueClient` waits while the broker blocks publishing before it gives up.
@@ -164,6 +167,36 @@ def _describe(error: BaseException | None) -> str:
     return f"{type(error).__name__}: {error}" if error else "unknown reason"
 
 
+def coalesce_writes(connection: Any) -> bool:
+    """Let a plaintext connection send many frames per ``send()`` call; True if it now does.
+
+    pika queues each frame (three per published message, one per ack) as a buffer of its own and
+    sends the buffers one syscall each: a third of a producer's CPU. Joining the queued buffers,
+    up to ``COALESCE_BYTES``, before pika sends them puts the same bytes on the wire in the same
+    order with far fewer syscalls. TLS connections are left alone: after a partial TLS write,
+    OpenSSL wants the retry made with the same buffer. Relies on pika 1.x transport internals and
+    does nothing where they differ.
+    """
+    transport = getattr(connection, "_transport", None)
+    buffers = getattr(transport, "_tx_buffers", None)
+    produce = getattr(transport, "_produce", None)
+    if not isinstance(buffers, collections.deque) or produce is None or connection.params.ssl_options is not None:
+        return False
+
+    def coalescing_produce() -> None:
+        if len(buffers) > 1:
+            head, size = [], 0
+            while buffers and size < COALESCE_BYTES:
+                chunk = buffers.popleft()
+                head.append(chunk)
+                size += len(chunk)
+            buffers.appendleft(b"".join(head))
+        produce()
+
+    transport._produce = coalescing_produce  # type: ignore[union-attr]
+    return True
+
+
 class _Session:
     """One connection, its I/O thread, and reconnection with backoff. Subclasses open channels."""
 
@@ -243,6 +276,7 @@ class _Session:
             self._connection.ioloop.call_later(1.0, self._tick)
 
     def _on_connection_open(self, connection: SelectConnection) -> None:
+        coalesce_writes(connection)
         self.connected = True
         self._observer.on_connection(True)
         self._log.info("Connected to %s.", self._url)
@@ -291,6 +325,32 @@ class _Session:
         """Runs on the I/O thread after a connection ended and before the next one."""
 
 
+class _Window:
+    """Slots for unconfirmed messages, taken and given back many at a time (a semaphore takes one)."""
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._changed = threading.Condition()
+
+    def take(self, wanted: int, deadline: float) -> int:
+        """Wait until a slot is free or ``deadline`` (monotonic) passes; take up to ``wanted``, return how many."""
+        with self._changed:
+            while not self._free:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return 0
+                self._changed.wait(remaining)
+            taken = min(wanted, self._free)
+            self._free -= taken
+            return taken
+
+    def give_back(self, count: int) -> None:
+        if count:
+            with self._changed:
+                self._free += count
+                self._changed.notify_all()
+
+
 @dataclass
 class _Pending:
     message: OutgoingMessage
@@ -331,7 +391,7 @@ class Publisher(_Session):
     ) -> None:
         super().__init__(settings, name=name, observer=observer)
         self._exchange = exchange
-        self._window = threading.BoundedSemaphore(max_outstanding)
+        self._window = _Window(max_outstanding)
         self._queue: collections.deque[_Pending] = collections.deque()  # waiting to be published
         self._unconfirmed: dict[int, _Pending] = {}  # by delivery tag, in publish order
         self._returned: collections.Counter[str] = collections.Counter()  # message ids returned, not yet acked
@@ -350,18 +410,21 @@ class Publisher(_Session):
         :class:`PublishError` (``nacked``, ``returned``, or ``timeout`` when the window stayed full).
         """
         deadline = time.monotonic() + timeout
-        futures = []
+        futures: list[Future[None]] = []
+        slots = 0
         for message in messages:
             future: Future[None] = Future()
-            acquired = self._window.acquire(blocking=False)
-            if not acquired:
-                # The window is full. What this batch queued so far must go out now: its confirms
-                # are what frees the window (a batch larger than the window would wait for itself).
-                self._schedule_drain()
-                acquired = self._window.acquire(timeout=max(deadline - time.monotonic(), 0))
-            if not acquired:
+            if not slots:
+                slots = self._window.take(len(messages) - len(futures), time.monotonic())  # free ones only
+                if not slots:
+                    # The window is full. What this batch queued so far must go out now: its confirms
+                    # are what frees the window (a batch larger than the window would wait for itself).
+                    self._schedule_drain()
+                    slots = self._window.take(len(messages) - len(futures), deadline)
+            if not slots:
                 future.set_exception(PublishError("timeout", "too many messages are waiting for a confirm"))
             else:
+                slots -= 1
                 self._queue.append(_Pending(message, future))
             futures.append(future)
         self._schedule_drain()
@@ -430,7 +493,7 @@ class Publisher(_Session):
         while self._queue:
             pending = self._queue.popleft()
             if pending.future.cancelled():
-                self._window.release()  # withdrawn by a caller that gave up waiting
+                self._window.give_back(1)  # withdrawn by a caller that gave up waiting
                 continue
             message = pending.message
             try:
@@ -440,7 +503,7 @@ class Publisher(_Session):
             except _UNENCODABLE as e:
                 # Nothing was sent: this message can never be, and must not block the ones behind it.
                 self._log.warning("Message %r cannot be encoded in AMQP: %s.", message.message_id[:80], describe(e))
-                self._window.release()
+                self._window.give_back(1)
                 _resolve(pending.future, PublishError("invalid", f"cannot be encoded in AMQP: {describe(e)}"))
                 continue
             except pika.exceptions.AMQPError as e:
@@ -466,8 +529,10 @@ class Publisher(_Session):
         nacked = isinstance(method, pika.spec.Basic.Nack)
         tags = [method.delivery_tag]
         if method.multiple:
-            tags = [t for t in self._unconfirmed if t <= method.delivery_tag]
+            # Tags grow in publish order, and so does the dict: stop at the first one not confirmed.
+            tags = list(itertools.takewhile(lambda t: t <= method.delivery_tag, self._unconfirmed))
         now = time.monotonic()
+        settled = 0
         for tag in tags:
             pending = self._unconfirmed.pop(tag, None)
             if pending is None:
@@ -475,7 +540,7 @@ class Publisher(_Session):
             message_id = pending.message.message_id
             if nacked:
                 outcome, error = "nacked", PublishError("nacked", "the broker could not take the message")
-            elif self._returned[message_id]:
+            elif self._returned and self._returned[message_id]:
                 self._returned[message_id] -= 1
                 if not self._returned[message_id]:
                     del self._returned[message_id]
@@ -484,8 +549,9 @@ class Publisher(_Session):
             else:
                 outcome, error = "confirmed", None
             self._observer.on_publish(outcome, now - pending.published_at)
-            self._window.release()
+            settled += 1
             _resolve(pending.future, error)
+        self._window.give_back(settled)
 
     def _on_blocked(self, _connection: Any, frame: Any) -> None:
         self.blocked = True

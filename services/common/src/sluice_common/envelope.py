@@ -68,6 +68,10 @@ BROKER_HEADERS = ("x-death", "x-delivery-count", "x-first-death-exchange", "x-fi
 #: Deepest nesting of arrays and objects accepted in a body. Real events are shallow; a limit of our
 #: own makes a hostile document fail the same way on every Python (whose parser limits differ).
 MAX_JSON_DEPTH = 64
+
+#: One encoder for every body: ``json.dumps`` with options builds a new encoder per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
 #: Event types are topic routing keys: dot-separated words, no wildcards.
 _TYPE_RE = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+){0,9}$")
 #: Longest event type and id, in UTF-8 bytes: both travel in AMQP short strings (255 bytes at most),
@@ -239,7 +243,7 @@ def encode(event: Event, exchange: str) -> OutgoingMessage:
     return OutgoingMessage(
         exchange=exchange,
         routing_key=event.type,
-        body=json.dumps(event.data, separators=(",", ":"), ensure_ascii=False).encode("utf-8"),
+        body=_ENCODER.encode(event.data).encode("utf-8"),
         message_id=event.id,
         headers={SCHEMA_VERSION_HEADER: SCHEMA_VERSION},
         type=event.type,

@@ -78,11 +78,15 @@ for _reason in ("invalid", "rejected", "max_attempts", "delivery_limit"):
 class MetricsObserver(AmqpObserver):
     """Updates the broker-side metrics from the AMQP sessions' hooks."""
 
+    def __init__(self) -> None:
+        # on_publish runs once per message: look the labelled children up once, not every time.
+        self._published = {outcome: MESSAGES_PUBLISHED.labels(outcome) for outcome in ("confirmed", "nacked", "returned")}
+
     def on_connection(self, connected: bool) -> None:
         BROKER_CONNECTED.set(1 if connected else 0)
 
     def on_publish(self, outcome: str, seconds: float) -> None:
-        MESSAGES_PUBLISHED.labels(outcome).inc()
+        self._published[outcome].inc()
         PUBLISH_CONFIRM_SECONDS.observe(seconds)
 
     def on_queue_stats(self, queue: str, messages: int, consumers: int) -> None:

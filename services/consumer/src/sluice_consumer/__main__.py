@@ -18,7 +18,6 @@ from sluice_common.topology import group_topology
 from sluice_common.validation import SchemaRegistry
 from sluice_consumer.pipeline import Pipeline
 from sluice_consumer.processors import build_processors
-from sluice_consumer.retry import RetryPolicy
 from sluice_consumer.sinks import build_sink
 from sluice_consumer.worker import Worker
 
@@ -42,15 +41,7 @@ def main() -> int:
     metrics.BUILD_INFO.info({"version": __version__})
 
     topology = group_topology(settings.topology, settings.consumer.group, settings.consumer.binding_keys)
-    pipeline = Pipeline(
-        topology,
-        schemas=schemas,
-        sink=sink,
-        processors=processors,
-        policy=RetryPolicy(max_attempts=settings.topology.max_attempts),
-        max_bytes=settings.max_message_bytes,
-        delivery_limit=settings.topology.delivery_limit if settings.topology.queue_type == "quorum" else 0,
-    )
+    pipeline = Pipeline.from_settings(settings, topology, schemas=schemas, sink=sink, processors=processors)
     try:
         worker = Worker(settings, topology, pipeline, sink_name=sink.name)
     except ConfigError as e:  # TLS files that do not load

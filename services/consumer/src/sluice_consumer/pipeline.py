@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sluice_common.config import Settings
 from sluice_common.envelope import (
     ATTEMPTS_HEADER,
     BROKER_HEADERS,
@@ -85,6 +86,27 @@ class Pipeline:
         self._max_bytes = max_bytes
         self._delivery_limit = delivery_limit
         self._log = logging.getLogger("sluice.pipeline")
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        topology: GroupTopology,
+        *,
+        schemas: SchemaRegistry,
+        sink: Sink,
+        processors: Sequence[Processor] = (),
+    ) -> Pipeline:
+        """The pipeline a consumer runs with ``settings`` (retry policy, size and delivery limits)."""
+        return cls(
+            topology,
+            schemas=schemas,
+            sink=sink,
+            processors=processors,
+            policy=RetryPolicy(max_attempts=settings.topology.max_attempts),
+            max_bytes=settings.max_message_bytes,
+            delivery_limit=settings.topology.delivery_limit if settings.topology.queue_type == "quorum" else 0,
+        )
 
     def handle(self, delivery: Delivery) -> Decision:
         """Process one delivery and decide its fate. Never raises."""

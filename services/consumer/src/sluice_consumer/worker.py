@@ -1,5 +1,11 @@
 """The worker: receives deliveries, processes them on a thread pool, settles them, keeps the metrics.
 
+Deliveries wait in one backlog; up to ``concurrency`` runner threads take them in turn. A runner
+starts only when the backlog outgrows the runners already busy, so a fast sink is served by one
+thread (no hand-over per message, no threads fighting over the GIL) and a slow one by all of them.
+An idle runner waits a moment for more work before it ends, so a steady flow does not start a
+thread task per burst.
+
 Shutdown (:meth:`Worker.stop`) follows the order that loses nothing: stop consuming first, let the
 in-flight work finish while the connection (and its heartbeats) stays up, settle it, and only then
 close the connection; whatever is still unsettled goes back to the queue.
@@ -7,6 +13,7 @@ close the connection; whatever is still unsettled goes back to the queue.
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -23,6 +30,8 @@ __all__ = ["Worker"]
 
 #: Time given to the last retry / dead-letter publishes to be confirmed during shutdown.
 SETTLE_TIMEOUT_S = 5.0
+#: How long an idle runner thread waits for another delivery before it ends.
+RUNNER_IDLE_S = 1.0
 
 
 class Worker:
@@ -32,11 +41,20 @@ class Worker:
         self._settings = settings
         self._pipeline = pipeline
         self._sink_name = sink_name
-        self._pool = ThreadPoolExecutor(settings.consumer.concurrency, thread_name_prefix="worker")
+        self._concurrency = settings.consumer.concurrency
+        self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="worker")
+        self._backlog: collections.deque[tuple[Delivery, DeliveryHandle]] = collections.deque()
+        self._runners = 0  # runner threads started and not yet finished; guarded by _lock
+        self._waiting = 0  # runners idle, waiting on _work; guarded by _lock
         self._inflight = 0
-        self._idle = threading.Condition()
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # in-flight count reached 0
+        self._work = threading.Condition(self._lock)  # the backlog got a delivery, or runners must end
         self._stopping = False
         self._log = logging.getLogger("sluice.worker")
+        # Labelled children looked up once: these are touched for every message.
+        self._processing_seconds = metrics.PROCESSING_SECONDS.labels(sink_name)
+        self._processed = {o: metrics.MESSAGES_PROCESSED.labels(o) for o in ("acked", "retried", "dead_lettered")}
         self.consumer = Consumer(
             settings.amqp,
             topology,
@@ -69,6 +87,9 @@ class Worker:
         while self.consumer.settling and self.consumer.connected and time.monotonic() < settle_deadline:
             time.sleep(0.02)
         self.consumer.stop()
+        with self._lock:
+            self._backlog.clear()  # never started: unsettled, so the broker redelivers them
+            self._work.notify_all()  # idle runners end now
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._log.info("Worker has been shut down.")
         return drained
@@ -82,16 +103,39 @@ class Worker:
         # On the I/O thread: hand over and return at once.
         if self._stopping:
             return  # left unsettled: it goes back to the queue when the connection closes
-        with self._idle:
+        with self._lock:
             self._inflight += 1
+            self._backlog.append((delivery, handle))
+            if self._waiting:
+                self._work.notify()
+                start = False
+            else:
+                start = self._runners < self._concurrency and len(self._backlog) > self._runners
+                if start:
+                    self._runners += 1
         metrics.MESSAGES_INFLIGHT.inc()
-        self._pool.submit(self._process, delivery, handle)
+        if start:
+            self._pool.submit(self._run)
+
+    def _run(self) -> None:
+        """A runner: process deliveries from the backlog; end after ``RUNNER_IDLE_S`` without any."""
+        while True:
+            with self._lock:
+                if not self._backlog and not self._stopping:
+                    self._waiting += 1
+                    self._work.wait(RUNNER_IDLE_S)
+                    self._waiting -= 1
+                if not self._backlog:
+                    self._runners -= 1
+                    return
+                delivery, handle = self._backlog.popleft()
+            self._process(delivery, handle)
 
     def _process(self, delivery: Delivery, handle: DeliveryHandle) -> None:
         started = time.perf_counter()
         try:
             decision = self._pipeline.handle(delivery)
-            metrics.PROCESSING_SECONDS.labels(self._sink_name).observe(time.perf_counter() - started)
+            self._processing_seconds.observe(time.perf_counter() - started)
             self._settle(delivery, handle, decision)
         finally:
             metrics.MESSAGES_INFLIGHT.dec()
@@ -101,7 +145,7 @@ class Worker:
                     self._idle.notify_all()
 
     def _settle(self, delivery: Delivery, handle: DeliveryHandle, decision: Decision) -> None:
-        metrics.MESSAGES_PROCESSED.labels(decision.outcome).inc()
+        self._processed[decision.outcome].inc()
         if REPLAYS_HEADER in delivery.headers and ATTEMPTS_HEADER not in delivery.headers:
             # The first attempt after a replay (which resets the attempts): count it once, not per retry.
             metrics.DLQ_REPLAYED.labels(decision.outcome).inc()

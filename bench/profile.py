@@ -1,0 +1,115 @@
+"""``make profile``: where sluice's producer or consumer spends its time, sampled by py-spy.
+
+``python -m bench.profile producer`` (or ``consumer``) runs that side on the RabbitMQ test container
+under ``py-spy record --gil`` and prints the functions with the most samples, by their own time and
+with what they call. For the consumer, the queue is filled first, outside the profiled process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+__all__ = ["main", "top_functions"]
+
+
+def top_functions(raw: str, limit: int) -> tuple[list[tuple[float, str]], list[tuple[float, str]]]:
+    """From py-spy's ``--format raw`` output: the top (share, frame) by own samples and by inclusive samples."""
+    own: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames, samples = stack.split(";"), int(count)
+        total += samples
+        own[frames[-1]] += samples
+        for frame in set(frames):
+            inclusive[frame] += samples
+    total = max(total, 1)
+    return ([(n / total, f) for f, n in own.most_common(limit)], [(n / total, f) for f, n in inclusive.most_common(limit)])
+
+
+def _prepare(side: str, messages: int) -> tuple[str, str]:
+    """Declare a fresh prefix's topology (and fill its queue for the consumer); returns URL and prefix."""
+    import uuid
+
+    import pika
+
+    from bench import sluice
+    from sluice_testing.broker import start_broker
+
+    broker = start_broker("sluice-test")
+    prefix = f"bench{uuid.uuid4().hex[:6]}"
+    topology = sluice.topology(broker.amqp_url, prefix, "quorum")
+    with pika.BlockingConnection(pika.URLParameters(broker.amqp_url)) as connection:
+        channel = connection.channel()
+        channel.exchange_declare(topology.exchange, "topic", durable=True)
+        for spec in topology.queues:
+            channel.queue_declare(spec.name, durable=True, arguments=spec.arguments)
+        channel.queue_bind(topology.work.name, topology.exchange, "#")
+    if side == "consumer":
+        sluice.produce(broker.amqp_url, prefix, "quorum", messages)
+    return broker.amqp_url, prefix
+
+
+def _workload(side: str, messages: int, url: str, prefix: str) -> None:
+    """Runs in the profiled process: one side of sluice, nothing else."""
+    from bench import sluice
+    from bench.runner import _tally
+
+    if side == "consumer":
+        report = sluice.consume(url, prefix, "quorum", _tally(messages))
+    else:
+        report = sluice.produce(url, prefix, "quorum", messages)
+    rate = report.messages / max(report.finished - report.started, 1e-9)
+    print(f"sluice {side}: {report.messages} messages, {rate:,.0f} msgs/s, "
+          f"{report.cpu_s / report.messages * 1e6:.0f} us CPU per message", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
+    parser.add_argument("side", choices=["producer", "consumer"])
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--top", type=int, default=30, help="functions to list (default 30)")
+    parser.add_argument("--workload", nargs=2, metavar=("URL", "PREFIX"), help=argparse.SUPPRESS)  # the child
+    args = parser.parse_args(argv)
+    if args.workload:
+        _workload(args.side, args.messages, *args.workload)
+        return 0
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(py_spy).exists():
+        print("py-spy is missing: `make venv` installs it (requirements-dev.txt).", file=sys.stderr)
+        return 2
+    from sluice_testing.broker import start_broker
+
+    url, prefix = _prepare(args.side, args.messages)
+    with tempfile.TemporaryDirectory(prefix="sluice-profile-") as tmp:
+        out = Path(tmp) / "samples.txt"
+        # --gil: only samples of threads holding the GIL, i.e. running Python; waiting threads are left out.
+        command = [py_spy, "record", "--gil", "--rate", "250", "--format", "raw", "--output", str(out), "--",
+                   sys.executable, "-m", "bench.profile", args.side, "--messages", str(args.messages),
+                   "--workload", url, prefix]
+        try:
+            result = subprocess.run(command, check=False, stdout=subprocess.DEVNULL)
+        finally:
+            start_broker("sluice-test").delete_prefix(prefix)
+        if result.returncode != 0 or not out.exists():
+            print(f"py-spy failed (exit {result.returncode}); it needs ptrace (root or CAP_SYS_PTRACE).", file=sys.stderr)
+            return 1
+        own, inclusive = top_functions(out.read_text(), args.top)
+    print(f"## sluice {args.side}: functions by own samples\n")
+    print("\n".join(f"{share:6.1%}  {frame}" for share, frame in own))
+    print(f"\n## sluice {args.side}: functions by inclusive samples\n")
+    print("\n".join(f"{share:6.1%}  {frame}" for share, frame in inclusive))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
