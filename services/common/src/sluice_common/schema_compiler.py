@@ -1,25 +1,26 @@
-"""Compiles the common subset of JSON Schema into plain Python checks: the fast path of validation.
+"""The fast path of validation: fastjsonschema's generated code, for schemas it judges as jsonschema does.
 
 ``jsonschema`` walks a schema generically for every document (about 30 µs for a small event here);
-a compiled check is a few nested closures (about 2 µs). It only ever answers "valid": when it says
-no, :class:`~sluice_common.validation.SchemaRegistry` asks ``jsonschema`` for the errors. So the
-one property that matters is that a compiled check never accepts what ``jsonschema`` rejects:
+fastjsonschema compiles it to plain Python once (a few µs per event). It only ever answers "valid":
+when it says no, :class:`~sluice_common.validation.SchemaRegistry` asks ``jsonschema`` for the
+errors, so messages are unchanged. The one property that matters is that the fast path never
+accepts what ``jsonschema`` (Draft 2020-12) rejects:
 
-- only the keywords below are compiled, each with ``jsonschema``'s semantics (Draft 2020-12: the
-  type of a value decides which keywords apply; ``True`` is not a number; ``format`` goes to the
-  same :class:`FormatChecker`);
-- a schema with any other keyword, anywhere (``$ref``, ``allOf``, ``patternProperties``, ``enum``,
-  ...), is not compiled at all: :func:`compile_schema` returns None and ``jsonschema`` does it all.
+- fastjsonschema implements drafts 4, 6 and 7, so only schemas made of keywords that mean the same
+  in draft 7 and 2020-12 are compiled (``_PORTABLE`` below; ``items`` only as one schema, not a
+  list); a schema with any other keyword anywhere (``$ref``, ``prefixItems``, ``enum``, ...) is not
+  compiled at all: :func:`compile_schema` returns None and ``jsonschema`` does it all;
+- defaults are never filled in (fastjsonschema would write them into the document);
+- every ``format`` that ``jsonschema``'s :class:`~jsonschema.FormatChecker` knows goes to that same
+  checker; a format it does not know, it accepts, so whatever fastjsonschema decides there is safe.
 """
 
 from __future__ import annotations
 
-import numbers
-import operator
-import re
+import functools
 from collections.abc import Callable
-from typing import Any
 
+import fastjsonschema
 from jsonschema import FormatChecker
 
 __all__ = ["Check", "compile_schema"]
@@ -28,160 +29,60 @@ __all__ = ["Check", "compile_schema"]
 Check = Callable[[object], bool]
 
 #: Keywords that only annotate: they never make a document invalid.
-_ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "title", "description", "examples", "default",
-                          "deprecated", "readOnly", "writeOnly"})
-_TYPES: dict[str, Callable[[object], bool]] = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "boolean": lambda v: isinstance(v, bool),
-    "null": lambda v: v is None,
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()),
+_ANNOTATIONS = frozenset({"$comment", "title", "description", "examples", "default", "deprecated", "readOnly",
+                          "writeOnly"})
+#: Assertions with the same meaning in draft 7 and 2020-12, and the type of value each takes.
+_PORTABLE: dict[str, type | tuple[type, ...]] = {
+    "type": (str, list), "minimum": (int, float), "maximum": (int, float), "exclusiveMinimum": (int, float),
+    "exclusiveMaximum": (int, float), "minLength": int, "maxLength": int, "pattern": str, "format": str,
+    "required": list, "minProperties": int, "maxProperties": int,
+    "items": (dict, bool), "properties": dict, "additionalProperties": (dict, bool),
 }
-
-
-class _NotCompiled(Exception):
-    """The schema uses something this module does not compile."""
+_SUBSCHEMA = ("items", "additionalProperties")
 
 
 def compile_schema(schema: object, formats: FormatChecker) -> Check | None:
-    """A fast check for ``schema``, or None when it uses a keyword this module does not compile."""
-    try:
-        return _compile(schema, formats)
-    except _NotCompiled:
-        return None
-
-
-def _compile(schema: object, formats: FormatChecker) -> Check:
-    if schema is True:
-        return lambda _v: True
-    if schema is False:
-        return lambda _v: False
+    """A fast check for ``schema``, or None when it uses anything outside the portable subset."""
     if not isinstance(schema, dict):
-        raise _NotCompiled
-    checks: list[Check] = []
-    for keyword, value in schema.items():
-        if keyword in _ANNOTATIONS or keyword in ("properties", "additionalProperties"):
-            continue
-        builder = _KEYWORDS.get(keyword)
-        if builder is None:
-            raise _NotCompiled(keyword)
-        checks.append(builder(value, formats))
-    if "properties" in schema or "additionalProperties" in schema:
-        checks.append(_object_properties(schema.get("properties", {}), schema.get("additionalProperties", True), formats))
-    if len(checks) == 1:
-        return checks[0]
-    return lambda v: all(check(v) for check in checks)
+        return None
+    body = {k: v for k, v in schema.items() if k not in ("$schema", "$id")}  # we say which draft, not it
+    if not _portable(body):
+        return None
+    known = {name: functools.partial(_conforms, formats, name) for name in formats.checkers}
+    try:
+        validate = fastjsonschema.compile(
+            {"$schema": "http://json-schema.org/draft-07/schema#", **body}, formats=known, use_default=False
+        )
+    except fastjsonschema.JsonSchemaDefinitionException:
+        return None  # a schema it cannot compile (an unknown type name, say): jsonschema judges
 
-
-def _type(value: Any, _formats: FormatChecker) -> Check:
-    names = [value] if isinstance(value, str) else value
-    if not isinstance(names, list) or not names or any(n not in _TYPES for n in names):
-        raise _NotCompiled("type")
-    tests = [_TYPES[n] for n in names]
-    if len(tests) == 1:
-        return tests[0]
-    return lambda v: any(test(v) for test in tests)
-
-
-def _number(value: Any) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise _NotCompiled("a bound that is not a number")
-    return value
-
-
-def _is_number(v: object) -> bool:
-    # As jsonschema decides whether a bound applies: any Number but a bool (wider than the type check,
-    # on purpose: a Decimal below the minimum must still fail here).
-    return isinstance(v, numbers.Number) and not isinstance(v, bool)
-
-
-def _bound(fails: Callable[[Any, Any], bool]) -> Callable[[Any, FormatChecker], Check]:
-    """``minimum`` and friends: a number (only) fails when ``fails(number, bound)``."""
-
-    def build(value: Any, _formats: FormatChecker) -> Check:
-        bound = _number(value)
-        return lambda v: not _is_number(v) or not fails(v, bound)
-
-    return build
-
-
-def _count(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise _NotCompiled("a count that is not an integer")
-    return value
-
-
-def _size(applies: type, fails: Callable[[int, int], bool]) -> Callable[[Any, FormatChecker], Check]:
-    """``minLength`` and friends: a ``str`` (or ``dict``) fails when ``fails(len(value), bound)``."""
-
-    def build(value: Any, _formats: FormatChecker) -> Check:
-        bound = _count(value)
-        return lambda v: not isinstance(v, applies) or not fails(len(v), bound)  # type: ignore[arg-type]
-
-    return build
-
-
-def _pattern(value: Any, _formats: FormatChecker) -> Check:
-    if not isinstance(value, str):
-        raise _NotCompiled("pattern")
-    search = re.compile(value).search  # jsonschema uses re.search too
-    return lambda v: not isinstance(v, str) or search(v) is not None
-
-
-def _format(value: Any, formats: FormatChecker) -> Check:
-    if not isinstance(value, str):
-        raise _NotCompiled("format")
-    return lambda v: formats.conforms(v, value)
-
-
-def _required(value: Any, _formats: FormatChecker) -> Check:
-    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
-        raise _NotCompiled("required")
-    names = tuple(value)
-    return lambda v: not isinstance(v, dict) or all(name in v for name in names)
-
-
-def _items(value: Any, formats: FormatChecker) -> Check:
-    check = _compile(value, formats)  # 2020-12: one schema for every item (arrays of schemas are prefixItems)
-    return lambda v: not isinstance(v, list) or all(check(item) for item in v)
-
-
-def _object_properties(properties: Any, additional: Any, formats: FormatChecker) -> Check:
-    if not isinstance(properties, dict):
-        raise _NotCompiled("properties")
-    known = {name: _compile(sub, formats) for name, sub in properties.items()}
-    extra = _compile(additional, formats)
-    extra_always_ok = additional is True
-
-    def check(v: object) -> bool:
-        if not isinstance(v, dict):
-            return True
-        for name, item in v.items():
-            sub = known.get(name)
-            if sub is not None:
-                if not sub(item):
-                    return False
-            elif not extra_always_ok and not extra(item):
-                return False
+    def check(document: object) -> bool:
+        try:
+            validate(document)
+        except Exception:  # noqa: BLE001 - any doubt goes to jsonschema, which explains it
+            return False
         return True
 
     return check
 
 
-_KEYWORDS: dict[str, Callable[[Any, FormatChecker], Check]] = {
-    "type": _type,
-    "minimum": _bound(operator.lt),
-    "maximum": _bound(operator.gt),
-    "exclusiveMinimum": _bound(operator.le),
-    "exclusiveMaximum": _bound(operator.ge),
-    "minLength": _size(str, operator.lt),
-    "maxLength": _size(str, operator.gt),
-    "pattern": _pattern,
-    "format": _format,
-    "required": _required,
-    "minProperties": _size(dict, operator.lt),
-    "maxProperties": _size(dict, operator.gt),
-    "items": _items,
-}
+def _conforms(formats: FormatChecker, name: str, value: object) -> bool:
+    return bool(formats.conforms(value, name))
+
+
+def _portable(schema: object) -> bool:
+    if isinstance(schema, bool):
+        return True
+    if not isinstance(schema, dict):
+        return False
+    for keyword, value in schema.items():
+        if keyword in _ANNOTATIONS:
+            continue
+        kind = _PORTABLE.get(keyword)
+        if kind is None or not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, (int, float))):
+            return False
+        if keyword == "properties" and not all(_portable(sub) for sub in value.values()):
+            return False
+        if keyword in _SUBSCHEMA and not _portable(value):
+            return False
+    return True
