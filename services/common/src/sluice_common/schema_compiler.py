@@ -81,7 +81,7 @@ def _portable(schema: object) -> bool:
         kind = _PORTABLE.get(keyword)
         if kind is None or not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, (int, float))):
             return False
-        if keyword == "properties" and not all(_portable(sub) for sub in value.values()):
+        if isinstance(value, dict) and keyword == "properties" and not all(map(_portable, value.values())):
             return False
         if keyword in _SUBSCHEMA and not _portable(value):
             return False
