@@ -16,8 +16,6 @@ REPO = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((REPO / "k8s-tests" / "schemas" / "skaffold-v4beta14.json").read_text())
 CONFIG = yaml.safe_load((REPO / "skaffold.yaml").read_text())
 PROFILES = {p["name"]: p for p in CONFIG["profiles"]}
-#: Chart values the monitoring profile sets that the chart's monitoring values provide.
-PENDING_VALUES = {"monitoring.enabled"}
 
 
 def errors(document: dict[str, Any]) -> list[str]:
@@ -110,7 +108,7 @@ def test_image_templates_name_the_built_artifacts():
 def test_every_chart_value_skaffold_sets_exists_in_the_chart(profile):
     applied = CONFIG if profile is None else apply_profile(CONFIG, profile)
     sluice = next(r for r in applied["manifests"]["helm"]["releases"] if r["name"] == "sluice")
-    known = chart_value_keys() | PENDING_VALUES
+    known = chart_value_keys()
     keys = {re.sub(r"\[\d+\]\..*$", "", key) for key in {**sluice.get("setValues", {}), **sluice["setValueTemplates"]}}
     assert keys - known == set()
 
