@@ -310,7 +310,11 @@ class _Session:
     def _on_channel_closed(self, channel: Any, reason: BaseException) -> None:
         """A channel closed under us: close the connection too, so that everything restarts cleanly."""
         if isinstance(reason, pika.exceptions.ChannelClosedByBroker) and reason.reply_code == PRECONDITION_FAILED:
-            self._fail(TopologyConflict(f"the broker refused a declaration: {reason.reply_text}"))
+            self._fail(TopologyConflict(
+                f"the broker refused a declaration: {reason.reply_text}. The queue or exchange exists with other "
+                "arguments (declared by an earlier sluice or with other SLUICE_TOPOLOGY_* / SLUICE_RETRY_* "
+                "settings): drain and delete it, or choose another SLUICE_TOPOLOGY_PREFIX"
+            ))
             return
         if not self._stopping.is_set():
             self._log.warning("Channel %s closed: %s; reconnecting.", channel.channel_number, describe(reason))
