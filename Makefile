@@ -57,6 +57,12 @@ dlq-example: venv system-deps ## The `sluice dlq` session of docs/dlq.md, agains
 test: venv system-deps lint ## Lint; unit, integration (real RabbitMQ 4.x), image, chart, observability (real Prometheus), poison-corpus and security tests; one chaos round per fault; local end-to-end scenarios; a small bench
 	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests tests k8s-tests bench/tests
 
+.PHONY: test-rabbitmq3
+test-rabbitmq3: venv ## The broker integration and poison tests against Debian's RabbitMQ 3.10 on this host (installs, starts it)
+	@env=$$(scripts/rabbitmq3-host.sh) && export $$env && \
+	  $(PY) -m pytest -p no:cacheprovider services/common/tests/integration services/producer/tests/integration \
+	    services/consumer/tests/integration tests/poison
+
 .PHONY: test-security
 test-security: venv system-deps ## Only the hostile-input and security tests: poison corpus, properties, TLS, ingest access, leaks, chart (also in `test`)
 	$(PY) -m pytest -p no:cacheprovider tests/poison tests/security services/common/tests/test_decoding_properties.py \

@@ -166,6 +166,7 @@ class Broker:
     def declare(self, topology: GroupTopology) -> None:
         """Declare a group's exchange, queues and bindings, exactly as its consumer would."""
         with pika.BlockingConnection(pika.URLParameters(self.amqp_url)) as connection:
+            topology = topology.for_broker(str(connection._impl.server_properties.get("version", "")))
             channel = connection.channel()
             channel.exchange_declare(topology.exchange, "topic", durable=True)
             for spec in topology.queues:

@@ -52,3 +52,14 @@ def test_quorum_dead_letter_queue_has_no_delivery_limit():
     # RabbitMQ 4 would otherwise drop a dead letter after 20 looks at it (each look is a delivery)
     topology = group_topology(TopologySettings(), "g")
     assert topology.dead.arguments == {"x-queue-type": "quorum", "x-delivery-limit": -1}
+
+
+def test_on_rabbitmq_3_the_dead_letter_queue_has_no_delivery_limit_argument():
+    # 3.x reads -1 as "no redelivery": a single look at a dead letter would drop it; no argument = no limit
+    topology = group_topology(TopologySettings(), "g")
+    assert topology.dead.arguments["x-delivery-limit"] == -1
+    assert topology.for_broker("4.0.5") is topology
+    assert topology.for_broker("") is topology
+    old = topology.for_broker("3.13.7")
+    assert "x-delivery-limit" not in old.dead.arguments
+    assert old.work == topology.work and old.retries == topology.retries

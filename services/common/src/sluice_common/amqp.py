@@ -686,7 +686,10 @@ class Consumer(_Session):
 
     def _declare(self) -> None:
         """Declare exchange, queues and bindings in order; each step's callback starts the next."""
-        topology, channel = self._topology, self._publish_channel
+        assert self._connection is not None
+        version = self._connection.server_properties.get("version", "")
+        topology = self._topology.for_broker(version if isinstance(version, str) else version.decode(errors="replace"))
+        channel = self._publish_channel
         steps: list[Callable[[Callable[[Any], None]], None]] = [
             lambda cb: channel.exchange_declare(topology.exchange, "topic", durable=True, callback=cb)
         ]

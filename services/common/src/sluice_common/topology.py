@@ -17,6 +17,7 @@ Nothing here talks to the broker; ``amqp.py`` declares what this module describe
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,20 @@ class GroupTopology:
     def queues(self) -> tuple[QueueSpec, ...]:
         """All the group's queues, dead-letter queue first (it must exist before anything targets it)."""
         return (self.dead, *self.retries, self.work)
+
+    def for_broker(self, version: str) -> GroupTopology:
+        """The topology as declared on a broker of ``version`` (its ``server_properties``).
+
+        RabbitMQ 3.x has no default delivery limit and reads ``x-delivery-limit: -1`` as "no
+        redelivery at all": the first look at a dead letter would drop it. There the dead-letter
+        queue is declared without the argument, which on 3.x means no limit. A version that cannot
+        be read is taken as 4.x.
+        """
+        major = version.split(".", 1)[0]
+        if not (major.isdigit() and int(major) < 4) or "x-delivery-limit" not in self.dead.arguments:
+            return self
+        arguments = {k: v for k, v in self.dead.arguments.items() if k != "x-delivery-limit"}
+        return dataclasses.replace(self, dead=dataclasses.replace(self.dead, arguments=arguments))
 
     def retry_queue(self, attempts_made: int) -> QueueSpec:
         """The tier a message goes to after its ``attempts_made``-th failed attempt (1-based).
