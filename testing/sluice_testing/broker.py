@@ -16,6 +16,7 @@ from typing import Any
 import pika
 import requests
 
+from sluice_common.amqp import broker_version
 from sluice_common.topology import GroupTopology
 
 __all__ = ["Broker", "RawMessage", "start_broker"]
@@ -166,7 +167,7 @@ class Broker:
     def declare(self, topology: GroupTopology) -> None:
         """Declare a group's exchange, queues and bindings, exactly as its consumer would."""
         with pika.BlockingConnection(pika.URLParameters(self.amqp_url)) as connection:
-            topology = topology.for_broker(str(connection._impl.server_properties.get("version", "")))
+            topology = topology.for_broker(broker_version(connection._impl.server_properties))
             channel = connection.channel()
             channel.exchange_declare(topology.exchange, "topic", durable=True)
             for spec in topology.queues:

@@ -46,7 +46,7 @@ from sluice_common.envelope import Delivery, OutgoingMessage
 from sluice_common.errors import BrokerError, ConfigError, PublishError, TopologyConflict
 from sluice_common.topology import GroupTopology
 
-__all__ = ["AmqpObserver", "Consumer", "DeliveryHandle", "Publisher", "QueueClient", "compute_backoff"]
+__all__ = ["AmqpObserver", "Consumer", "DeliveryHandle", "Publisher", "QueueClient", "broker_version", "compute_backoff"]
 
 #: First and longest pause between reconnection attempts, in seconds.
 RECONNECT_MIN_S = 0.5
@@ -71,6 +71,12 @@ def _declare_queue(channel: Any, name: str, arguments: dict[str, Any], cb: Calla
 
 def _bind(channel: Any, queue: str, exchange: str, key: str, cb: Callable[[Any], None]) -> None:
     channel.queue_bind(queue, exchange, key, callback=cb)
+
+
+def broker_version(server_properties: dict[str, Any]) -> str:
+    """The RabbitMQ version a connection's server properties announce (``""`` when absent)."""
+    version = server_properties.get("version", "")
+    return version.decode(errors="replace") if isinstance(version, bytes) else str(version)
 
 
 def compute_backoff(attempt: int, *, rand: Callable[[], float] = random.random) -> float:
@@ -687,8 +693,7 @@ class Consumer(_Session):
     def _declare(self) -> None:
         """Declare exchange, queues and bindings in order; each step's callback starts the next."""
         assert self._connection is not None
-        version = self._connection.server_properties.get("version", "")
-        topology = self._topology.for_broker(version if isinstance(version, str) else version.decode(errors="replace"))
+        topology = self._topology.for_broker(broker_version(self._connection.server_properties))
         channel = self._publish_channel
         steps: list[Callable[[Callable[[Any], None]], None]] = [
             lambda cb: channel.exchange_declare(topology.exchange, "topic", durable=True, callback=cb)

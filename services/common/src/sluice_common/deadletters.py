@@ -25,6 +25,7 @@ from sluice_common.envelope import (
     BROKER_HEADERS,
     DEAD_AT_HEADER,
     ERROR_HEADER,
+    GROUP_HEADER,
     REASON_HEADER,
     REPLAYS_HEADER,
     ROUTING_KEY_HEADER,
@@ -53,7 +54,7 @@ REPLAY_WINDOW = 100
 #: A browse ends after this long without a message: the queue has nothing more to give.
 IDLE_S = 1.0
 #: Headers the consumer adds when it dead-letters; a replayed copy starts without them.
-_DEATH_HEADERS = (ATTEMPTS_HEADER, REASON_HEADER, ERROR_HEADER, DEAD_AT_HEADER, "x-sluice-group")
+_DEATH_HEADERS = (ATTEMPTS_HEADER, REASON_HEADER, ERROR_HEADER, DEAD_AT_HEADER, GROUP_HEADER)
 
 
 def _text(value: object) -> str | None:

@@ -82,8 +82,10 @@ class StatusServer:
             ("GET", "/readyz"): lambda _h, _b: _probe(ready()),
         }
         # Probes and scrapes stay open: guards and the observer concern the extra (API) routes only.
-        guarded = {key: _Guarded(route, tuple(guards), observer) for key, route in (routes or {}).items()}
-        self._routes: dict[tuple[str, str], Route | _Guarded] = {**builtin, **guarded}
+        self._routes: dict[tuple[str, str], _Guarded] = {
+            **{key: _Guarded(route, (), None) for key, route in builtin.items()},
+            **{key: _Guarded(route, tuple(guards), observer) for key, route in (routes or {}).items()},
+        }
         self._server = ThreadingHTTPServer((host, port), _make_handler(self._routes, max_body))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
@@ -115,7 +117,7 @@ def _probe(ok: bool) -> Response:
     return json_response(200 if ok else 503, {"status": "ok" if ok else "unavailable"})
 
 
-def _make_handler(routes: dict[tuple[str, str], Route | _Guarded], max_body: int) -> type[BaseHTTPRequestHandler]:
+def _make_handler(routes: dict[tuple[str, str], _Guarded], max_body: int) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "sluice"
@@ -134,13 +136,12 @@ def _make_handler(routes: dict[tuple[str, str], Route | _Guarded], max_body: int
                 known = any(p == path for _m, p in routes)
                 self._send(json_response(405 if known else 404, {"error": "method not allowed" if known else "not found"}))
                 return
-            guarded = route if isinstance(route, _Guarded) else _Guarded(route, (), None)
-            response = self._serve(guarded.route, method, path, guarded.guards)
+            response = self._serve(route.route, method, path, route.guards)
             if response is None:
                 return
             self._send(response)
-            if guarded.observer is not None:
-                guarded.observer(method, path, response.status)
+            if route.observer is not None:
+                route.observer(method, path, response.status)
             if self.close_connection:
                 self._drain()
 

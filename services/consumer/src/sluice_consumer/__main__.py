@@ -31,6 +31,9 @@ def main() -> int:
         schemas = SchemaRegistry.load(settings.schema_dir)
         sink = build_sink(settings.sink)
         processors = build_processors(settings.consumer.processors, settings.consumer.group)
+        topology = group_topology(settings.topology, settings.consumer.group, settings.consumer.binding_keys)
+        pipeline = Pipeline.from_settings(settings, topology, schemas=schemas, sink=sink, processors=processors)
+        worker = Worker(settings, topology, pipeline, sink_name=sink.name)  # loads the TLS files
     except ConfigError as e:
         print(f"sluice-consumer: configuration error: {e}", file=sys.stderr)
         return 2
@@ -40,13 +43,6 @@ def main() -> int:
     configure_logging(settings.log_level, settings.log_format)
     metrics.BUILD_INFO.info({"version": __version__})
 
-    topology = group_topology(settings.topology, settings.consumer.group, settings.consumer.binding_keys)
-    pipeline = Pipeline.from_settings(settings, topology, schemas=schemas, sink=sink, processors=processors)
-    try:
-        worker = Worker(settings, topology, pipeline, sink_name=sink.name)
-    except ConfigError as e:  # TLS files that do not load
-        print(f"sluice-consumer: configuration error: {e}", file=sys.stderr)
-        return 2
     server = StatusServer(
         settings.http.host, settings.http.port, alive=lambda: worker.consumer.alive, ready=lambda: worker.ready
     )

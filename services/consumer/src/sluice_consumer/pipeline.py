@@ -18,6 +18,7 @@ from sluice_common.envelope import (
     DEAD_AT_HEADER,
     ERROR_HEADER,
     FIRST_SEEN_HEADER,
+    GROUP_HEADER,
     REASON_HEADER,
     ROUTING_KEY_HEADER,
     Delivery,
@@ -153,7 +154,7 @@ class Pipeline:
                 REASON_HEADER: reason,
                 ERROR_HEADER: error[:MAX_ERROR_CHARS],
                 DEAD_AT_HEADER: utc_now_iso(),
-                "x-sluice-group": self._topology.group,
+                GROUP_HEADER: self._topology.group,
             }
         )
         message = _forward(delivery, self._topology.dead.name, headers)
