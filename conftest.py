@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
 
-from sluice_testing.broker import Broker, start_broker
+from sluice_testing.broker import Broker, owned_broker, start_broker
 from sluice_testing.flaky_sink import FlakySink
 from sluice_testing.processes import ServiceProcess
+from sluice_testing.skips import skip_or_fail
 
 
 @pytest.fixture(scope="session")
@@ -18,9 +18,7 @@ def rabbitmq() -> Broker:
     try:
         return start_broker("sluice-test")
     except Exception as e:  # noqa: BLE001 - any reason to have no broker
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no RabbitMQ 4.x for integration tests ({e}); run `make system-deps` first")
+        skip_or_fail(f"no RabbitMQ 4.x for integration tests ({e}); run `make system-deps` first")
 
 
 @pytest.fixture
@@ -62,10 +60,7 @@ def services(rabbitmq, prefix, sink):
 
 
 @pytest.fixture
-def private_broker(rabbitmq):
+def private_broker():
     """A RabbitMQ 4.x container of this test's own, for tests that restart or kill it; removed afterwards."""
-    if rabbitmq.name is None:
-        pytest.skip("SLUICE_TEST_AMQP_URL points at an external broker: no container to restart")
-    broker = start_broker(f"sluice-private-{uuid.uuid4().hex[:8]}")
-    yield broker
-    broker.stop()
+    with owned_broker("private") as broker:
+        yield broker

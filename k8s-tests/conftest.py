@@ -10,14 +10,13 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from sluice_e2e.deployment import Deployment, NotApplicable
 from sluice_e2e.local import LocalDeployment
-from sluice_testing.broker import Broker, start_broker
+from sluice_testing.broker import Broker, owned_broker
 
 #: How to run the scenarios on kind, for skip messages.
 HOW_TO_RUN_KIND = "run `make kind-up images kind-load keda e2e` (docs/e2e.md), or SLUICE_E2E=kind pytest k8s-tests on a kind context"
@@ -47,14 +46,8 @@ def _requested() -> str:
 @pytest.fixture(scope="session")
 def e2e_broker() -> Iterator[Broker]:
     """A RabbitMQ 4.x container of the suite's own, which scenarios may restart; removed afterwards."""
-    try:
-        broker = start_broker(f"sluice-e2e-{uuid.uuid4().hex[:8]}", own=True)
-    except Exception as e:  # noqa: BLE001 - any reason to have no broker
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no RabbitMQ 4.x for the local deployment ({e}); run `make system-deps` first")
-    yield broker
-    broker.stop()
+    with owned_broker("e2e") as broker:
+        yield broker
 
 
 @pytest.fixture(scope="session")

@@ -1,22 +1,19 @@
 """The deployment as processes on this machine: what ``make test`` runs every scenario against.
 
-A RabbitMQ 4.x container the suite starts itself (``start_broker``), reached through a
-:class:`~sluice_testing.tcp_proxy.TcpProxy` that plays the part of the broker's Service (a
-restarted container comes back on new host ports); the producer and consumers as
+A RabbitMQ 4.x container the suite starts itself (``owned_broker``; it keeps its host ports across
+restarts, as a Service keeps its address); the producer and consumers as
 :class:`~sluice_testing.processes.ServiceProcess`; the webhook a :class:`FlakySink`. What a
 Deployment controller would do (replace a killed pod, roll an upgrade) is done here by hand.
 """
 
 from __future__ import annotations
 
-import urllib.parse
 import uuid
 
 from sluice_e2e.deployment import GROUP, DeadLetter, Deployment, SinkClient
 from sluice_testing.broker import Broker
 from sluice_testing.flaky_sink import FlakySink
 from sluice_testing.processes import ServiceProcess
-from sluice_testing.tcp_proxy import TcpProxy
 
 __all__ = ["LocalDeployment"]
 
@@ -27,12 +24,6 @@ RETRY_DELAYS = "500ms,1s,2s"
 RETRY_MAX_ATTEMPTS = "8"
 #: How long a process may take to become ready on a busy 2-core machine.
 READY_TIMEOUT = 60.0
-
-
-def _with_port(url: str, port: int) -> str:
-    parts = urllib.parse.urlsplit(url)
-    userinfo, _, _ = parts.netloc.rpartition("@")
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{userinfo}@127.0.0.1:{port}"))
 
 
 class LocalDeployment(Deployment):
@@ -47,11 +38,10 @@ class LocalDeployment(Deployment):
         assert broker.name, "the local deployment restarts its broker: give it a container of its own"
         self.broker = broker
         self.prefix = f"e2e{uuid.uuid4().hex[:8]}"
-        self._proxy = TcpProxy(("127.0.0.1", urllib.parse.urlsplit(broker.amqp_url).port or 5672)).start()
         self._sink = FlakySink().start()
         self._sink_client = SinkClient(self._sink.url.removesuffix("/events"))
         self.env = {
-            "SLUICE_AMQP_URL": _with_port(broker.amqp_url, self._proxy.port),
+            "SLUICE_AMQP_URL": broker.amqp_url,
             "SLUICE_TOPOLOGY_PREFIX": self.prefix, "SLUICE_TOPOLOGY_EXCHANGE": f"{self.prefix}.events",
             "SLUICE_RETRY_DELAYS": RETRY_DELAYS, "SLUICE_RETRY_MAX_ATTEMPTS": RETRY_MAX_ATTEMPTS,
             "SLUICE_SINK_KIND": "http", "SLUICE_SINK_URL": self._sink.url, "SLUICE_SINK_TIMEOUT_SECONDS": "5",
@@ -72,11 +62,10 @@ class LocalDeployment(Deployment):
         return self
 
     def close(self) -> None:
-        """Stop every process, the sink and the proxy, and delete this deployment's queues."""
+        """Stop every process and the sink, and delete this deployment's queues."""
         for process in [*self.consumers, *([self.producer] if self.producer else []), *self._retired]:
             process.close()
         self._sink.stop()
-        self._proxy.stop()
         self.broker.delete_prefix(self.prefix)
 
     def logs(self) -> str:
@@ -137,10 +126,9 @@ class LocalDeployment(Deployment):
         return int(max(held))
 
     def restart_broker(self, *, hard: bool = False) -> None:
+        before = self.broker.amqp_url
         self.broker.restart(hard=hard)
-        # Point the "Service" at the broker's address after the restart (scripts/rabbitmq.sh keeps
-        # the host ports, but a broker given by URL may come back elsewhere).
-        self._proxy.retarget(("127.0.0.1", urllib.parse.urlsplit(self.broker.amqp_url).port or 5672))
+        assert self.broker.amqp_url == before, "the broker came back on another address"
 
     def scale_consumers(self, replicas: int) -> None:
         while len(self.consumers) < replicas:

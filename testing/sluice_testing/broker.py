@@ -6,9 +6,12 @@ services, not for the code that checks them from outside.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import urllib.parse
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +21,9 @@ import requests
 
 from sluice_common.amqp import broker_version
 from sluice_common.topology import GroupTopology
+from sluice_testing.skips import skip_or_fail
 
-__all__ = ["Broker", "RawMessage", "start_broker"]
+__all__ = ["Broker", "RawMessage", "owned_broker", "start_broker"]
 
 REPO = Path(__file__).resolve().parents[2]
 RABBITMQ_SCRIPT = REPO / "scripts" / "rabbitmq.sh"
@@ -48,6 +52,22 @@ def start_broker(name: str = "sluice-test", *, own: bool = False, tls_dir: Path 
         return Broker(os.environ["SLUICE_TEST_AMQP_URL"], os.environ["SLUICE_TEST_MANAGEMENT_URL"], name=None)
     env = {"SLUICE_RABBITMQ_TLS_DIR": str(tls_dir)} if tls_dir else {}
     return Broker.from_env_lines(_script("start", name, env=env), name=name)
+
+
+@contextlib.contextmanager
+def owned_broker(purpose: str, *, tls_dir: Path | None = None) -> Iterator[Broker]:
+    """A RabbitMQ 4.x container of the caller's own (to restart, kill or alarm), removed afterwards.
+
+    Never the shared or an external broker. Where none can start, the test skips (fails on CI).
+    """
+    try:
+        broker = start_broker(f"sluice-{purpose}-{uuid.uuid4().hex[:8]}", own=True, tls_dir=tls_dir)
+    except Exception as e:  # noqa: BLE001 - any reason to have no broker
+        skip_or_fail(f"no RabbitMQ 4.x container for {purpose} tests ({e}); run `make system-deps` first")
+    try:
+        yield broker
+    finally:
+        broker.stop()
 
 
 def _script(command: str, name: str, *, env: dict[str, str] | None = None) -> str:

@@ -8,7 +8,6 @@ Its data lives in a temporary directory removed on ``stop``. Nothing here is shi
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -20,6 +19,7 @@ import requests
 import yaml
 
 from sluice_testing.processes import free_port
+from sluice_testing.skips import skip_or_fail
 from sluice_testing.waiting import wait_for
 
 __all__ = ["PrometheusError", "PrometheusServer", "find_prometheus", "skip_or_fail_without", "static_scrape"]
@@ -31,15 +31,10 @@ class PrometheusError(Exception):
 
 def skip_or_fail_without(tool: str) -> str:
     """The path of ``prometheus`` or ``promtool``; without it the test skips, or fails on CI (env CI set)."""
-    import pytest  # only tests call this
-
     path = shutil.which(tool)
     if path:
         return path
-    reason = f"{tool} is not installed; `make system-deps` installs Debian's prometheus package"
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
+    skip_or_fail(f"{tool} is not installed; `make system-deps` installs Debian's prometheus package")
 
 
 def find_prometheus() -> str:

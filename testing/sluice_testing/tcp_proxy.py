@@ -1,13 +1,11 @@
-"""A TCP proxy on 127.0.0.1 that a test controls: cut every connection, refuse new ones, move the target.
+"""A TCP proxy on 127.0.0.1 that a test controls: cut every connection, refuse new ones.
 
     proxy = TcpProxy(("127.0.0.1", broker_port)).start()
     env["SLUICE_AMQP_URL"] = proxy.rewrite(broker.amqp_url)   # clients go through the proxy
     proxy.cut()                                               # resets every open connection, refuses new ones
     proxy.restore()
-    proxy.retarget(("127.0.0.1", new_port))                   # the broker came back on another port
 
-The listening port never changes, so clients keep one URL while the broker behind it restarts on
-another host port. Only loopback addresses are accepted as targets: chaos never leaves the machine.
+Only loopback addresses are accepted as targets: chaos never leaves the machine.
 """
 
 from __future__ import annotations
@@ -41,9 +39,6 @@ class TcpProxy:
         self._closed = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._thread = threading.Thread(target=self._accept_loop, name="tcp-proxy", daemon=True)
-        #: Connections accepted since start, and connections reset by :meth:`cut`.
-        self.accepted = 0
-        self.cut_connections = 0
 
     @property
     def port(self) -> int:
@@ -70,20 +65,12 @@ class TcpProxy:
         """Reset every open connection and refuse new ones until :meth:`restore`; returns how many were cut."""
         with self._lock:
             self._refusing = True
-        cut = self._reset_all()
-        self.cut_connections += cut
-        return cut
+        return self._reset_all()
 
     def restore(self) -> None:
         """Accept and forward connections again."""
         with self._lock:
             self._refusing = False
-
-    def retarget(self, target: tuple[str, int]) -> None:
-        """Forward new connections to ``target`` (existing ones keep theirs until they close)."""
-        self._check_loopback(target[0])
-        with self._lock:
-            self._target = target
 
     @property
     def connections(self) -> int:
@@ -127,7 +114,6 @@ class TcpProxy:
             upstream.settimeout(None)
             with self._lock:
                 self._open.update((client, upstream))
-                self.accepted += 1
             threading.Thread(target=self._pump, args=(client, upstream), name="tcp-proxy-pump", daemon=True).start()
 
     def _pump(self, client: socket.socket, upstream: socket.socket) -> None:

@@ -3,16 +3,14 @@ security tests of this directory and removed afterwards."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from sluice_testing.broker import Broker, start_broker
+from sluice_testing.broker import Broker, owned_broker
 from sluice_testing.certificates import CertificateAuthority, KeyPair
 
 
@@ -46,17 +44,9 @@ def tls_broker(pki: Pki) -> Iterator[Broker]:
 
     Skips where no broker can start; fails in CI.
     """
-    try:
-        broker = start_broker(f"sluice-tls-{uuid.uuid4().hex[:8]}", own=True, tls_dir=pki.broker_dir)
-    except Exception as e:  # noqa: BLE001 - any reason to have no broker
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no RabbitMQ 4.x container with a TLS listener ({e}); run `make system-deps` first")
-    try:
+    with owned_broker("tls", tls_dir=pki.broker_dir) as broker:
         assert broker.amqps_url, "the broker publishes no TLS port"
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture(scope="package")

@@ -53,18 +53,16 @@ def _broker_budget(rig: Rig) -> int:
 
 
 def restart_broker(rig: Rig, rng: random.Random) -> int:
-    """Restart the broker's container gracefully (same volume); the proxies follow its new port."""
+    """Restart the broker's container gracefully (same volume and ports)."""
     budget = _broker_budget(rig)
     rig.broker.restart()
-    rig.follow_broker()
     return budget
 
 
 def kill_broker(rig: Rig, rng: random.Random) -> int:
-    """SIGKILL the broker and start it again on the same volume; the proxies follow its new port."""
+    """SIGKILL the broker and start it again on the same volume and ports."""
     budget = _broker_budget(rig)
     rig.broker.restart(hard=True)
-    rig.follow_broker()
     return budget
 
 

@@ -37,8 +37,8 @@ class Rig:
         self.broker = broker
         self.prefix = prefix
         self.sink = FlakySink(seed=seed)
+        # The consumers reach the broker through a proxy the "connection cut" fault controls.
         self.consumer_proxy = TcpProxy(_target(broker.amqp_url))
-        self.producer_proxy = TcpProxy(_target(broker.amqp_url))
         self._wanted = consumers
         self._serial = 0
         self.consumers: list[ServiceProcess] = []
@@ -53,9 +53,9 @@ class Rig:
     def dead_queue(self) -> str:
         return f"{self.prefix}.default.dead"
 
-    def _env(self, proxy: TcpProxy) -> dict[str, str]:
+    def _env(self, amqp_url: str) -> dict[str, str]:
         return {
-            "SLUICE_AMQP_URL": proxy.rewrite(self.broker.amqp_url),
+            "SLUICE_AMQP_URL": amqp_url,
             # Dead connections behind a killed broker are noticed within two heartbeats.
             "SLUICE_AMQP_HEARTBEAT_SECONDS": "5",
             "SLUICE_TOPOLOGY_PREFIX": self.prefix,
@@ -78,10 +78,9 @@ class Rig:
     def start(self) -> Rig:
         self.sink.start()
         self.consumer_proxy.start()
-        self.producer_proxy.start()
         for _ in range(self._wanted):
             self.add_consumer(wait=False)
-        self.producer = ServiceProcess("sluice_producer", self._env(self.producer_proxy), name="chaos-producer").start()
+        self.producer = ServiceProcess("sluice_producer", self._env(self.broker.amqp_url), name="chaos-producer").start()
         for process in (*self.consumers, self.producer):
             process.wait_ready(timeout=60)
         return self
@@ -89,7 +88,9 @@ class Rig:
     def add_consumer(self, *, wait: bool = True) -> ServiceProcess:
         """Start one more consumer (a replacement, as a Deployment would)."""
         self._serial += 1
-        process = ServiceProcess("sluice_consumer", self._env(self.consumer_proxy), name=f"chaos-consumer-{self._serial}")
+        process = ServiceProcess(
+            "sluice_consumer", self._env(self.consumer_proxy.rewrite(self.broker.amqp_url)), name=f"chaos-consumer-{self._serial}"
+        )
         self.consumers.append(process.start())
         return process.wait_ready(timeout=60) if wait else process
 
@@ -97,11 +98,6 @@ class Rig:
         """Forget a consumer that a fault ended; its log is kept until :meth:`stop`."""
         self.consumers.remove(process)
         self.retired.append(process)
-
-    def follow_broker(self) -> None:
-        """Point both proxies at the broker's current port (after a restart)."""
-        for proxy in (self.consumer_proxy, self.producer_proxy):
-            proxy.retarget(_target(self.broker.amqp_url))
 
     def stop_services(self) -> None:
         """SIGTERM every service, so whatever a consumer has not settled goes back to its queue."""
@@ -114,7 +110,6 @@ class Rig:
         for process in (*self.consumers, *self.retired, *([self.producer] if self.producer else [])):
             process.close()
         self.consumer_proxy.stop()
-        self.producer_proxy.stop()
         self.sink.stop()
         self.broker.delete_prefix(self.prefix)
 

@@ -72,5 +72,6 @@ def test_no_confirmed_event_is_lost_when_the_broker_restarts_during_publishing(
     # And every event answered 202 is in the queue: none lost (events answered 503 may be there too)
     assert set(load.accepted) <= set(queued), f"lost: {sorted(set(load.accepted) - set(queued))[:20]}"
     assert producer.metric("sluice_broker_connected") == 1
-    # And the restart really hit the publishing: some requests were refused while the broker was away
-    assert sum(n for status, n in load.statuses.items() if status != 202) > 0, load.statuses
+    # And the restart really hit the producer while it published: it lost its connection and made a new one
+    # (requests during the outage are answered 503, or 202 when the broker came back within their timeout)
+    assert producer.logs().count('"message": "Connected to ') >= 2, load.statuses
