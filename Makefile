@@ -104,7 +104,7 @@ images: system-deps ## Build sluice/producer and sluice/consumer:$(IMAGE_TAG) on
 
 .PHONY: chart-lint
 chart-lint: ## helm lint --strict charts/sluice
-	"$$(scripts/get-helm.sh)" lint --strict charts/sluice
+	"$(helm_bin)" lint --strict charts/sluice
 
 .PHONY: chart-docs
 chart-docs: venv ## Regenerate the values table in charts/sluice/README.md

@@ -40,20 +40,12 @@ def _prepare(side: str, messages: int) -> tuple[str, str]:
     """Declare a fresh prefix's topology (and fill its queue for the consumer); returns URL and prefix."""
     import uuid
 
-    import pika
-
     from bench import sluice
     from sluice_testing.broker import start_broker
 
     broker = start_broker("sluice-test")
     prefix = f"bench{uuid.uuid4().hex[:6]}"
-    topology = sluice.topology(broker.amqp_url, prefix, "quorum")
-    with pika.BlockingConnection(pika.URLParameters(broker.amqp_url)) as connection:
-        channel = connection.channel()
-        channel.exchange_declare(topology.exchange, "topic", durable=True)
-        for spec in topology.queues:
-            channel.queue_declare(spec.name, durable=True, arguments=spec.arguments)
-        channel.queue_bind(topology.work.name, topology.exchange, "#")
+    broker.declare(sluice.topology(broker.amqp_url, prefix, "quorum"))
     if side == "consumer":
         sluice.produce(broker.amqp_url, prefix, "quorum", messages)
     return broker.amqp_url, prefix

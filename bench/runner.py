@@ -169,15 +169,11 @@ class _Run:
         self.naive_n = max(50, int(options.messages * NAIVE_SHARE))
 
     def declare(self) -> None:
-        topology = sluice.topology(self.url, self.prefix, self.queue_type)
         with pika.BlockingConnection(pika.URLParameters(self.url)) as connection:
             channel = connection.channel()
             for name in ("naive", "tuned", "faststream", "celery"):
                 channel.queue_declare(self.queue(name), durable=True, arguments={"x-queue-type": self.queue_type})
-            channel.exchange_declare(topology.exchange, "topic", durable=True)
-            for spec in topology.queues:
-                channel.queue_declare(spec.name, durable=True, arguments=spec.arguments)
-            channel.queue_bind(topology.work.name, topology.exchange, "#")
+        self.broker.declare(sluice.topology(self.url, self.prefix, self.queue_type))  # as a consumer would
 
     def queue(self, name: str) -> str:
         return self.sluice_queue if name == "sluice" else f"{self.prefix}.{name}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import resource
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -133,11 +133,3 @@ class Tally:
         if reached:
             self.done.set()
         return reached
-
-    @property
-    def count(self) -> int:
-        return int(self._counter.value)
-
-
-#: A contender entry point run in a child process.
-Entry = Callable[..., Report]

@@ -161,8 +161,13 @@ class Broker:
 
     def depth(self, queue: str) -> int:
         """Messages ready in ``queue`` right now (a passive declare: exact, unlike the management API)."""
+        return self.depths([queue])[queue]
+
+    def depths(self, queues: list[str]) -> dict[str, int]:
+        """Messages ready in each of ``queues`` right now, read over one connection."""
         with pika.BlockingConnection(pika.URLParameters(self.amqp_url)) as connection:
-            return int(connection.channel().queue_declare(queue, passive=True).method.message_count)
+            channel = connection.channel()
+            return {q: int(channel.queue_declare(q, passive=True).method.message_count) for q in queues}
 
     def drain(self, queue: str) -> list[RawMessage]:
         """Take every ready message out of ``queue`` (acked: they are gone afterwards)."""

@@ -14,12 +14,11 @@ import subprocess
 import sys
 
 from sluice_testing.broker import start_broker
+from sluice_testing.events import READING
 from sluice_testing.flaky_sink import FlakySink
 from sluice_testing.processes import ServiceProcess
 from sluice_testing.waiting import wait_for
 
-READING = {"sensor_id": "s-1", "metric": "temperature", "value": 21.5, "unit": "celsius",
-           "recorded_at": "2026-11-25T10:00:00Z"}
 DOWNLOAD = {"file_id": "f-1", "size_bytes": 1024, "speed_bytes_per_second": 2048.0,
             "coordinates": {"latitude": 52.5, "longitude": 13.4}, "completed_at": "2026-11-25T10:00:00Z"}
 

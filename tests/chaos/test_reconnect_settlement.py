@@ -7,14 +7,12 @@ import urllib.parse
 
 import pytest
 
+from sluice_testing.events import READING
 from sluice_testing.processes import ServiceProcess
 from sluice_testing.tcp_proxy import TcpProxy
 from sluice_testing.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-READING = {"sensor_id": "s-1", "metric": "temperature", "value": 21.5, "unit": "celsius",
-           "recorded_at": "2026-11-26T00:00:00Z"}
 
 
 def test_settlements_made_while_disconnected_do_not_wedge_the_consumer(rabbitmq, prefix, sink):

@@ -11,12 +11,11 @@ import uuid
 import pytest
 import requests
 
+from sluice_testing.events import READING
 from sluice_testing.processes import ServiceProcess
 
 pytestmark = pytest.mark.integration
 
-READING = {"sensor_id": "s-1", "metric": "temperature", "value": 21.5, "unit": "celsius",
-           "recorded_at": "2026-11-25T10:00:00Z"}
 EVENT = {"type": "sensor.reading", "data": READING}
 
 

@@ -15,6 +15,7 @@ import uuid
 import pytest
 import requests
 
+from sluice_testing.events import READING
 from sluice_testing.processes import ServiceProcess
 from sluice_testing.waiting import wait_for
 
@@ -22,8 +23,6 @@ pytestmark = pytest.mark.integration
 
 #: What a consumer logs when the broker refuses its login.
 LOGIN_REFUSED = ("authentication failed", "ACCESS_REFUSED")
-READING = {"sensor_id": "s-1", "metric": "temperature", "value": 21.5, "unit": "celsius",
-           "recorded_at": "2026-11-25T10:00:00Z"}
 
 
 def test_no_secret_appears_in_logs_metrics_or_errors_of_a_full_run(tls_broker, tls_env, pki, sink, tmp_path):

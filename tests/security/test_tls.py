@@ -9,13 +9,11 @@ from typing import Any
 import pytest
 import requests
 
+from sluice_testing.events import READING
 from sluice_testing.processes import ServiceProcess
 from sluice_testing.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-READING = {"sensor_id": "s-1", "metric": "temperature", "value": 21.5, "unit": "celsius",
-           "recorded_at": "2026-11-25T10:00:00Z"}
 
 
 @pytest.fixture

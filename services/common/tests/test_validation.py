@@ -6,9 +6,7 @@ import pytest
 
 from sluice_common.errors import ConfigError
 from sluice_common.validation import SchemaRegistry
-
-READING = {"sensor_id": "s-1", "metric": "temperature", "value": 21.5, "unit": "celsius",
-           "recorded_at": "2026-11-25T10:00:00Z"}
+from sluice_testing.events import READING
 
 
 def test_builtin_schemas_cover_the_synthetic_event_kinds():

@@ -90,9 +90,10 @@ def _settle(rig: Rig, ledger: Ledger) -> bool:
         good = confirmed - ledger.doomed
         if not good <= set(rig.sink.received):
             return False
-        if broker.depth(rig.dead_queue) < len(confirmed & ledger.doomed):
+        depths = broker.depths(broker.queue_names(rig.work_queue))
+        if depths[rig.dead_queue] < len(confirmed & ledger.doomed):
             return False
-        return all(broker.depth(q) == 0 for q in broker.queue_names(rig.work_queue) if q != rig.dead_queue) and \
+        return all(n == 0 for q, n in depths.items() if q != rig.dead_queue) and \
             all(c.metric("sluice_messages_inflight") == 0 for c in rig.consumers)
 
     try:

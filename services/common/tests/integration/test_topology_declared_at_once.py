@@ -5,12 +5,10 @@ from __future__ import annotations
 import pytest
 import requests
 
+from sluice_testing.events import READING
 from sluice_testing.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-READING = {"sensor_id": "s-1", "metric": "temperature", "value": 21.5, "unit": "celsius",
-           "recorded_at": "2026-11-25T10:00:00Z"}
 
 
 def test_several_processes_declaring_the_topology_at_once_all_start(services, rabbitmq, prefix, sink):

@@ -15,14 +15,12 @@ from sluice_common.amqp import QueueClient
 from sluice_common.config import AmqpSettings, TopologySettings
 from sluice_common.deadletters import DeadLetterQueue
 from sluice_common.topology import GroupTopology, group_topology
+from sluice_testing.events import READING
 from sluice_testing.processes import ServiceProcess
 from sluice_testing.prometheus import PrometheusServer, skip_or_fail_without, static_scrape
 from sluice_testing.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-READING = {"sensor_id": "s-1", "metric": "temperature", "value": 21.5, "unit": "celsius",
-           "recorded_at": "2026-11-25T10:00:00Z"}
 
 
 @pytest.fixture

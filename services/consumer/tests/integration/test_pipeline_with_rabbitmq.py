@@ -9,15 +9,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from sluice_testing.events import READING
 from sluice_testing.processes import ServiceProcess
 from sluice_testing.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 TESTING_DIR = Path(__file__).resolve().parents[4] / "testing"
-
-READING = {"sensor_id": "s-1", "metric": "temperature", "value": 21.5, "unit": "celsius",
-           "recorded_at": "2026-11-25T10:00:00Z"}
 
 
 def post(producer: ServiceProcess, payload: object) -> requests.Response:

@@ -6,12 +6,11 @@ import json
 
 import pytest
 
+from sluice_testing.events import READING
 from sluice_testing.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
-READING = {"sensor_id": "s-1", "metric": "temperature", "value": 21.5, "unit": "celsius",
-           "recorded_at": "2026-11-25T10:00:00Z"}
 HEARTBEAT_S = 1
 
 

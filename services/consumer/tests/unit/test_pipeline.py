@@ -12,9 +12,7 @@ from sluice_consumer.pipeline import Pipeline
 from sluice_consumer.processors import ProcessingError, Processor
 from sluice_consumer.retry import RetryPolicy
 from sluice_consumer.sinks import Sink, SinkError
-
-READING = {"sensor_id": "s-1", "metric": "temperature", "value": 21.5, "unit": "celsius",
-           "recorded_at": "2026-11-25T10:00:00Z"}
+from sluice_testing.events import READING
 
 
 class RecordingSink(Sink):

@@ -11,11 +11,9 @@ import pytest
 
 from sluice_common.config import TopologySettings
 from sluice_common.topology import group_topology
+from sluice_testing.events import READING
 
 pytestmark = pytest.mark.integration
-
-READING = {"sensor_id": "s-1", "metric": "temperature", "value": 21.5, "unit": "celsius",
-           "recorded_at": "2026-11-25T10:00:00Z"}
 
 
 def test_sluice_publish_confirms_valid_lines_and_reports_invalid_ones(rabbitmq, prefix):
