@@ -7,6 +7,7 @@ import threading
 import pytest
 import requests
 
+from sluice_common.amqp import RECONNECT_MAX_S
 from sluice_testing.events import READING
 from sluice_testing.waiting import wait_for
 
@@ -66,7 +67,13 @@ def test_no_confirmed_event_is_lost_when_the_broker_restarts_during_publishing(
         private_broker.restart(hard=hard)
         after = len(load.accepted)
         # Then the producer reconnects by itself and accepts again
-        wait_for(lambda: len(load.accepted) >= after + 100, timeout=60, what="100 more accepted after the restart")
+        # Reconnection backs off up to RECONNECT_MAX_S between attempts; on a loaded machine a slow restart
+        # can cost two such waits (one attempt landing while the broker still boots) before it reconnects.
+        try:
+            wait_for(lambda: len(load.accepted) >= after + 100, timeout=4 * RECONNECT_MAX_S,
+                     what="100 more accepted after the restart")
+        except TimeoutError as e:
+            raise AssertionError(f"{e}; answers {load.statuses}; producer log:\n{producer.logs()[-4000:]}") from None
     queued = [m.message_id for m in private_broker.drain(f"{prefix}.default")]
     # And every event answered 202 is in the queue: none lost (events answered 503 may be there too)
     assert set(load.accepted) <= set(queued), f"lost: {sorted(set(load.accepted) - set(queued))[:20]}"
