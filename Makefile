@@ -54,8 +54,17 @@ dlq-example: venv system-deps ## The `sluice dlq` session of docs/dlq.md, agains
 	PYTHONPATH=testing $(PY) -m sluice_testing.dlq_example
 
 .PHONY: test
-test: venv system-deps lint ## Lint; unit, integration (real RabbitMQ 4.x), image, chart, observability (real Prometheus), poison-corpus and security tests; one chaos round per fault; local end-to-end scenarios; a small bench
+test: venv system-deps lint ## Lint; unit, integration (real RabbitMQ 4.3.6), image, chart, observability (real Prometheus), poison-corpus and security tests; one chaos round per fault; local end-to-end scenarios; a small bench
 	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests tests k8s-tests bench/tests
+
+#: The suites that talk to the broker itself, rerun on each other tested RabbitMQ version.
+BROKER_SUITES = services/common/tests/integration services/producer/tests/integration \
+  services/consumer/tests/integration tests/poison tests/chaos charts/sluice/tests/test_rendered_rabbitmq.py \
+  k8s-tests/scenarios
+
+.PHONY: test-rabbitmq40
+test-rabbitmq40: venv system-deps ## The broker integration, poison, short chaos, rendered-config and local end-to-end tests against RabbitMQ 4.0.5
+	SLUICE_RABBITMQ_VERSION=4.0.5 $(PY) -m pytest -p no:cacheprovider $(BROKER_SUITES)
 
 .PHONY: test-rabbitmq3
 test-rabbitmq3: venv ## The broker integration and poison tests against Debian's RabbitMQ 3.10 on this host (installs, starts it)

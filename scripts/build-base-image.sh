@@ -4,14 +4,16 @@
 #   1. python:3.12-slim when it is already present or can be pulled;
 #   2. otherwise local/python-base:trixie, built once from Debian trixie packages with debootstrap
 #      (no registry needed) and reused afterwards.
+# With --suite sid it builds (or reuses) local/python-base:sid instead, from Debian unstable: the
+# base of the RabbitMQ 4.3 test image (testing/rabbitmq), whose package only sid carries.
 # The local image offers the same interface as python:3.12-slim: `python`, `python3` and `pip` in
 # /usr/local/bin (a virtual environment over Debian's python3), so `pip install` works in an
 # unchanged Dockerfile. It also trusts every CA the host trusts, so that pip inside `docker build`
 # works through a TLS-intercepting proxy whose CA only the host knows.
 #
-# Usage: scripts/build-base-image.sh [--rebuild]
+# Usage: scripts/build-base-image.sh [--rebuild] [--suite trixie|sid]
 # Environment:
-#   SLUICE_BASE_IMAGE        use this image (pulled if missing) and skip everything else
+#   SLUICE_BASE_IMAGE        use this image (pulled if missing) for trixie and skip everything else
 #   SLUICE_BASE_IMAGE_PULL   0 to never try `docker pull python:3.12-slim` (default 1)
 #   SLUICE_PULL_TIMEOUT      seconds allowed for that pull (default 20)
 #   DEBIAN_MIRROR            default http://deb.debian.org/debian
@@ -22,8 +24,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 #: The image the project's Dockerfiles default to.
 UPSTREAM_IMAGE=python:3.12-slim
 #: The image built here from Debian packages when no registry is reachable.
-LOCAL_IMAGE=local/python-base:trixie
 SUITE=trixie
+LOCAL_IMAGE=local/python-base:$SUITE
 PACKAGES=python3,python3-venv,python-is-python3,ca-certificates,netbase,tzdata
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${SECURITY_MIRROR:-http://deb.debian.org/debian-security}
@@ -69,9 +71,22 @@ cleanup() {
 }
 
 configure_rootfs() {
-  log "configuring apt sources (trixie, trixie-updates, trixie-security) and slim settings"
   rm -f "$ROOTFS/etc/apt/sources.list"
-  cat >"$ROOTFS/etc/apt/sources.list.d/debian.sources" <<EOF
+  if [[ $SUITE == sid ]]; then
+    log "configuring apt sources (sid: no updates or security suites) and slim settings"
+    # Signatures are checked as always; only the Release file's expiry is not: a mirror may
+    # serve an unstable snapshot past its Valid-Until date (seen on a mirror frozen for weeks).
+    cat >"$ROOTFS/etc/apt/sources.list.d/debian.sources" <<EOF
+Types: deb
+URIs: $DEBIAN_MIRROR
+Suites: sid
+Components: main
+Signed-By: $KEYRING
+Check-Valid-Until: no
+EOF
+  else
+    log "configuring apt sources ($SUITE, $SUITE-updates, $SUITE-security) and slim settings"
+    cat >"$ROOTFS/etc/apt/sources.list.d/debian.sources" <<EOF
 Types: deb
 URIs: $DEBIAN_MIRROR
 Suites: $SUITE $SUITE-updates
@@ -84,6 +99,7 @@ Suites: $SUITE-security
 Components: main
 Signed-By: $KEYRING
 EOF
+  fi
   # The same slimming debian:*-slim images apply: later installs skip docs and man pages too.
   cat >"$ROOTFS/etc/dpkg/dpkg.cfg.d/docker-slim" <<'EOF'
 path-exclude /usr/share/doc/*
@@ -109,7 +125,7 @@ EOF
 }
 
 upgrade_rootfs() {
-  log "applying trixie-updates and trixie-security"
+  log "applying the latest $SUITE updates"
   mount -t proc proc "$ROOTFS/proc"
   in_chroot apt-get -q update >&2
   in_chroot apt-get -q -y -o Dpkg::Options::=--force-confold upgrade >&2
@@ -197,20 +213,34 @@ build_local_image() {
 
 main() {
   local rebuild=0
-  case ${1:-} in
-    --rebuild) rebuild=1 ;;
-    "") ;;
-    *) die "unknown argument '$1' (usage: $0 [--rebuild])" ;;
-  esac
+  while [[ $# -gt 0 ]]; do
+    case $1 in
+      --rebuild) rebuild=1 ;;
+      --suite)
+        [[ ${2:-} == trixie || ${2:-} == sid ]] || die "--suite takes trixie or sid, not '${2:-}'"
+        SUITE=$2
+        LOCAL_IMAGE=local/python-base:$SUITE
+        shift
+        ;;
+      *) die "unknown argument '$1' (usage: $0 [--rebuild] [--suite trixie|sid])" ;;
+    esac
+    shift
+  done
   "$SCRIPTS_DIR/start-docker.sh"
 
-  if [[ -n ${SLUICE_BASE_IMAGE:-} ]]; then
+  if [[ -n ${SLUICE_BASE_IMAGE:-} && $SUITE == trixie ]]; then
     image_exists "$SLUICE_BASE_IMAGE" || try_pull "$SLUICE_BASE_IMAGE" ||
       die "SLUICE_BASE_IMAGE=$SLUICE_BASE_IMAGE is neither present nor pullable"
     echo "$SLUICE_BASE_IMAGE"
     return 0
   fi
-  if ((!rebuild)); then
+  if ((!rebuild)) && [[ $SUITE != trixie ]] && image_exists "$LOCAL_IMAGE"; then
+    log "using $LOCAL_IMAGE (present)"
+    echo "$LOCAL_IMAGE"
+    return 0
+  fi
+  # python:3.12-slim stands in for the trixie image only: nothing upstream matches sid.
+  if ((!rebuild)) && [[ $SUITE == trixie ]]; then
     if image_exists "$UPSTREAM_IMAGE"; then
       log "using $UPSTREAM_IMAGE (present)"
       echo "$UPSTREAM_IMAGE"
@@ -230,7 +260,7 @@ main() {
 
   # One build at a time; a second caller waits and then finds the image.
   mkdir -p "$CACHE_DIR"
-  exec 9>"$CACHE_DIR/base-image.lock"
+  exec 9>"$CACHE_DIR/base-image-$SUITE.lock"
   flock 9
   if ((rebuild)) || ! image_exists "$LOCAL_IMAGE"; then
     build_local_image

@@ -21,8 +21,11 @@
 # Ports are published on 127.0.0.1 only, on free host ports picked when the container is created
 # and kept across restart and kill, so clients reconnect to the same URL as they would to a Service.
 # Everything else goes to stderr. Environment:
-#   SLUICE_RABBITMQ_IMAGE          use this image instead of building sluice/rabbitmq-test:4.0.5
-#                                  (rabbitmq:4-management works too where a registry is reachable)
+#   SLUICE_RABBITMQ_VERSION        the RabbitMQ version of the image built from testing/rabbitmq:
+#                                  4.3.6 (default; what the chart deploys, from a Debian sid base)
+#                                  or 4.0.5 (from a Debian trixie base); sluice/rabbitmq-test:VERSION
+#   SLUICE_RABBITMQ_IMAGE          use this image instead of building one
+#                                  (rabbitmq:4.3.6-management works too where a registry is reachable)
 #   SLUICE_RABBITMQ_READY_TIMEOUT  seconds to wait for a broker to become ready (default 60)
 #   SLUICE_RABBITMQ_TLS_DIR        on start of a new container: a directory with ca.crt, server.crt
 #                                  and server.key (PEM); adds a mutual-TLS listener on 5671
@@ -31,8 +34,13 @@ set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
+#: The tested RabbitMQ versions, and the Debian suite that packages each.
+declare -A SUITE_OF_VERSION=([4.3.6]=sid [4.0.5]=trixie)
+VERSION=${SLUICE_RABBITMQ_VERSION:-4.3.6}
+[[ -n ${SUITE_OF_VERSION[$VERSION]:-} ]] ||
+  die "SLUICE_RABBITMQ_VERSION=$VERSION is not a tested version (${!SUITE_OF_VERSION[*]})"
 #: The image built from testing/rabbitmq.
-BUILT_IMAGE=sluice/rabbitmq-test:4.0.5
+BUILT_IMAGE=sluice/rabbitmq-test:$VERSION
 IMAGE=${SLUICE_RABBITMQ_IMAGE:-$BUILT_IMAGE}
 IMAGE_CONTEXT=$REPO_ROOT/testing/rabbitmq
 #: How long a starting broker may take to serve AMQP, the management API and metrics.
@@ -145,21 +153,21 @@ ensure_image() {
     return 0
   fi
   local base base_id want have build_log old_id
-  base=$("$SCRIPTS_DIR/build-base-image.sh" | tail -n 1)
+  base=$("$SCRIPTS_DIR/build-base-image.sh" --suite "${SUITE_OF_VERSION[$VERSION]}" | tail -n 1)
   base_id=$(docker image inspect -f '{{.Id}}' "$base") || die "base image $base not found"
-  want=$(context_hash "$base_id")
+  want=$(context_hash "$base_id $VERSION")
   have=$(docker image inspect -f "{{index .Config.Labels \"$LABEL_PREFIX.build\"}}" "$IMAGE" 2>/dev/null) || true
   [[ $have != "$want" ]] || return 0
 
   mkdir -p "$STATE_DIR"
-  exec 8>"$STATE_DIR/rabbitmq-image.lock"
+  exec 8>"$STATE_DIR/rabbitmq-image-$VERSION.lock"
   flock 8
   have=$(docker image inspect -f "{{index .Config.Labels \"$LABEL_PREFIX.build\"}}" "$IMAGE" 2>/dev/null) || true
   if [[ $have != "$want" ]]; then
     old_id=$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null) || old_id=""
-    build_log=$STATE_DIR/rabbitmq-image-build.log
+    build_log=$STATE_DIR/rabbitmq-image-$VERSION-build.log
     log "building $IMAGE from ${IMAGE_CONTEXT#"$REPO_ROOT"/} on $base (log: ${build_log#"$REPO_ROOT"/})"
-    if ! docker build --force-rm --build-arg BASE_IMAGE="$base" --label "$LABEL_PREFIX.build=$want" \
+    if ! docker build --force-rm --build-arg BASE_IMAGE="$base" --build-arg RABBITMQ_VERSION="$VERSION" --label "$LABEL_PREFIX.build=$want" \
       -t "$IMAGE" "$IMAGE_CONTEXT" >"$build_log" 2>&1; then
       tail -n 20 "$build_log" >&2
       die "docker build of $IMAGE failed (last lines above, full log in $build_log)"
@@ -221,7 +229,7 @@ create_container() {
 
   log "creating container $name from $IMAGE (volume $volume${TLS_DIR:+, TLS listener})"
   docker create --name "$name" \
-    --label "$LABEL_PREFIX.password=$password" \
+    --label "$LABEL_PREFIX.password=$password" --label "$LABEL_PREFIX.image=$IMAGE" \
     -v "$volume:/var/lib/rabbitmq" \
     "${ports[@]}" \
     "$IMAGE" >/dev/null
@@ -245,11 +253,33 @@ lock_broker() {
   flock 9
 }
 
+# Removes container $1 and its volume.
+remove_broker() {
+  if [[ -n $(container_status "$1") ]]; then
+    log "removing container $1"
+    docker rm -f -v "$1" >/dev/null
+  fi
+  if docker volume inspect "$1-data" >/dev/null 2>&1; then
+    log "removing volume $1-data"
+    docker volume rm "$1-data" >/dev/null
+  fi
+}
+
 cmd_start() {
-  local name=$1 status
+  local name=$1 status created_from
   ensure_image
   lock_broker "$name"
   status=$(container_status "$name")
+  if [[ -n $status ]]; then
+    # A container of another RabbitMQ version (4.3.6 vs 4.0.5 runs) is no broker to reuse: its data
+    # directory cannot move to another version either, so both go.
+    created_from=$(label "$name" image)
+    if [[ $created_from != "$IMAGE" ]]; then
+      log "$name was created from ${created_from:-an unlabelled image}, this run asks for $IMAGE: recreating it"
+      remove_broker "$name"
+      status=""
+    fi
+  fi
   case $status in
     running | restarting)
       log "container $name is already running"
@@ -282,14 +312,7 @@ cmd_start() {
 cmd_stop() {
   local name=$1
   lock_broker "$name"
-  if [[ -n $(container_status "$name") ]]; then
-    log "removing container $name"
-    docker rm -f -v "$name" >/dev/null
-  fi
-  if docker volume inspect "$name-data" >/dev/null 2>&1; then
-    log "removing volume $name-data"
-    docker volume rm "$name-data" >/dev/null
-  fi
+  remove_broker "$name"
   rm -f "$STATE_DIR/rabbitmq-$name.env"
   log "$name is gone"
 }

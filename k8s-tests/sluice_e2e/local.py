@@ -127,6 +127,11 @@ class LocalDeployment(Deployment):
 
     def restart_broker(self, *, hard: bool = False) -> None:
         before = self.broker.amqp_url
+        if hard:
+            # Killed only once the broker holds every queue's registration on disk: a quorum queue
+            # killed within about 2 s of its declaration can lose its replica (the broker's fault,
+            # reproduced in tests/chaos/test_queue_lost.py; see sluice_testing.broker.RA_REGISTERED_ON_DISK).
+            self.broker.wait_durable(self.prefix)
         self.broker.restart(hard=hard)
         assert self.broker.amqp_url == before, "the broker came back on another address"
 

@@ -59,6 +59,17 @@ PRECONDITION_FAILED = 406
 COALESCE_BYTES = 128 * 1024
 #: AMQP reply code for a queue that does not exist.
 NOT_FOUND = 404
+#: AMQP reply code for a failure inside the broker: a quorum queue that does not answer, say.
+INTERNAL_ERROR = 541
+#: Seconds a consumer waits for its topology declaration and ``basic.consume`` to be answered
+#: before the attempt counts as failed and it reconnects (RabbitMQ itself gives up after 60 s).
+SUBSCRIBE_TIMEOUT_S = 30.0
+#: Failed attempts in a row on one queue after which that queue counts as unavailable.
+UNAVAILABLE_AFTER_FAILURES = 2
+#: Seconds without any confirm, while messages wait for one, after which publishing counts as stalled.
+CONFIRM_STALL_S = 30.0
+#: Where the log points an operator at a queue that no longer works.
+UNAVAILABLE_RUNBOOK = "docs/runbooks.md#sluicequeueunavailable"
 #: How long a :class:`QueueClient` waits while the broker blocks publishing before it gives up.
 BLOCKED_TIMEOUT_S = 60.0
 #: Raised by pika while encoding a message, before anything is sent: the message itself is at fault.
@@ -102,6 +113,15 @@ class AmqpObserver:
 
     def on_blocked(self, blocked: bool) -> None:
         """The broker started (True) or stopped (False) blocking this connection's publishes."""
+
+    def on_queue_unavailable(self, queue: str, unavailable: bool) -> None:
+        """A queue started (True) or stopped (False) failing every attempt to declare or consume it."""
+
+    def on_consumer_cancelled(self, queue: str) -> None:
+        """The broker cancelled this consumer (the queue was deleted, or a delivery timed out)."""
+
+    def on_publish_stalled(self, stalled: bool) -> None:
+        """Confirms stopped (True) or resumed (False) while messages were waiting for one."""
 
 
 def connection_parameters(settings: AmqpSettings, name: str) -> pika.URLParameters:
@@ -279,6 +299,7 @@ class _Session:
     def _tick(self) -> None:
         self._last_tick = time.monotonic()
         if self._connection is not None and not self._connection.is_closed:
+            self._on_tick()
             self._connection.ioloop.call_later(1.0, self._tick)
 
     def _on_connection_open(self, connection: SelectConnection) -> None:
@@ -315,7 +336,10 @@ class _Session:
 
     def _on_channel_closed(self, channel: Any, reason: BaseException) -> None:
         """A channel closed under us: close the connection too, so that everything restarts cleanly."""
-        if isinstance(reason, pika.exceptions.ChannelClosedByBroker) and reason.reply_code == PRECONDITION_FAILED:
+        # 406 also closes a channel whose delivery outlived the consumer timeout: only "inequivalent
+        # arg" means that a declaration differs from what exists.
+        if (isinstance(reason, pika.exceptions.ChannelClosedByBroker) and reason.reply_code == PRECONDITION_FAILED
+                and "inequivalent arg" in reason.reply_text):
             self._fail(TopologyConflict(
                 f"the broker refused a declaration: {reason.reply_text}. The queue or exchange exists with other "
                 "arguments (declared by an earlier sluice or with other SLUICE_TOPOLOGY_* / SLUICE_RETRY_* "
@@ -333,6 +357,9 @@ class _Session:
 
     def _on_disconnected(self) -> None:
         """Runs on the I/O thread after a connection ended and before the next one."""
+
+    def _on_tick(self) -> None:
+        """Runs on the I/O thread about once a second while connected."""
 
 
 class _Window:
@@ -411,6 +438,9 @@ class Publisher(_Session):
         self.ready = False
         #: True while the broker blocks publishing (memory or disk alarm).
         self.blocked = False
+        #: True while messages wait for a confirm that has not come for ``CONFIRM_STALL_S``.
+        self.stalled = False
+        self._last_confirm = time.monotonic()
 
     def publish(self, messages: Sequence[OutgoingMessage], *, timeout: float = 10.0) -> list[Future[None]]:
         """Queue messages for publishing; returns one future per message, in order.
@@ -491,6 +521,7 @@ class Publisher(_Session):
 
     def _on_ready(self) -> None:
         self._next_tag = 1
+        self._last_confirm = time.monotonic()
         self.ready = True
         self._log.info("Ready to publish to exchange %r.", self._exchange)
         self._drain()
@@ -541,7 +572,11 @@ class Publisher(_Session):
         if method.multiple:
             # Tags grow in publish order, and so does the dict: stop at the first one not confirmed.
             tags = list(itertools.takewhile(lambda t: t <= method.delivery_tag, self._unconfirmed))
-        now = time.monotonic()
+        now = self._last_confirm = time.monotonic()
+        if self.stalled:
+            self.stalled = False
+            self._observer.on_publish_stalled(False)
+            self._log.info("The broker confirms publishes again.")
         settled = 0
         for tag in tags:
             pending = self._unconfirmed.pop(tag, None)
@@ -573,6 +608,25 @@ class Publisher(_Session):
         self._observer.on_blocked(False)
         self._log.info("The broker accepts publishing again.")
         self._drain()
+
+    def _on_tick(self) -> None:
+        if self.stalled or not self._unconfirmed:
+            return
+        now = time.monotonic()
+        oldest = next(iter(self._unconfirmed.values()))
+        if now - max(oldest.published_at, self._last_confirm) < CONFIRM_STALL_S:
+            return
+        # Confirms of a quorum queue come from its leader: none at all means a queue the messages
+        # are routed to does not answer (a lost Raft member after a crash, say), not a slow broker.
+        self.stalled = True
+        self._observer.on_publish_stalled(True)
+        keys = sorted({p.message.routing_key for p in self._unconfirmed.values()})
+        self._log.error(
+            "No confirm from the broker for %.0fs while %d message(s) wait for one (routing keys %s of "
+            "exchange %r): a queue they are routed to does not answer. Runbook: %s.",
+            now - max(oldest.published_at, self._last_confirm), len(self._unconfirmed), ", ".join(keys[:5]),
+            self._exchange, UNAVAILABLE_RUNBOOK,
+        )
 
     def _on_disconnected(self) -> None:
         # Everything not confirmed goes out again, in its original order, on the next connection.
@@ -619,6 +673,11 @@ class Consumer(_Session):
     ``on_delivery(delivery, handle)`` runs on the I/O thread and must return quickly (hand the
     work to a pool). Settle each delivery exactly once with :meth:`ack` or :meth:`forward`; one
     not settled before the connection closes goes back to the queue.
+
+    A queue that fails every attempt (the broker answers ``541 INTERNAL_ERROR``, or nothing within
+    ``SUBSCRIBE_TIMEOUT_S``) :data:`UNAVAILABLE_AFTER_FAILURES` times in a row is reported in
+    ``unavailable``, logged with its runbook and passed to the observer. A ``basic.cancel`` from the
+    broker (queue deleted, consumer timeout) makes the consumer subscribe again, never sit idle.
     """
 
     def __init__(
@@ -647,6 +706,10 @@ class Consumer(_Session):
         self._forwards: dict[int, DeliveryHandle] = {}  # publish tag -> delivery to ack on confirm
         self._next_publish_tag = 1
         self._paused = False
+        self._awaiting: list[str] = []  # queues with a declare or consume sent and not yet answered
+        self._failures: collections.Counter[str] = collections.Counter()  # failed attempts in a row
+        #: Queues that failed every attempt lately; empty when all answer.
+        self.unavailable: set[str] = set()
         self.ready = False
 
     @property
@@ -683,7 +746,75 @@ class Consumer(_Session):
 
     def _on_connected(self, connection: SelectConnection) -> None:
         self._generation += 1
+        connection.ioloop.call_later(SUBSCRIBE_TIMEOUT_S, functools.partial(self._check_subscribed, self._generation))
         connection.channel(on_open_callback=self._on_publish_channel_open)
+
+    def _check_subscribed(self, generation: int) -> None:
+        """Give up on a connection whose declarations or ``basic.consume`` got no answer in time."""
+        if generation != self._generation or self.ready or self._paused or self._stopping.is_set():
+            return
+        queue = self._awaiting[0] if self._awaiting else self._topology.work.name
+        self._queue_failed(queue, f"no answer within {SUBSCRIBE_TIMEOUT_S:g}s")
+        self._close_connection()
+
+    def _sent(self, queue: str, callback: Callable[[Any], None], *, proves: bool = True) -> Callable[[Any], None]:
+        """Track an operation on ``queue`` until the broker answers it; then run ``callback``.
+
+        ``proves``: the answer shows that the queue works. A declaration does not: the broker answers
+        it from its metadata, even for a quorum queue whose replica is lost.
+        """
+        self._awaiting.append(queue)
+
+        def answered(frame: Any) -> None:
+            if queue in self._awaiting:
+                self._awaiting.remove(queue)
+            if proves:
+                self._queue_answered(queue)
+            callback(frame)
+
+        return answered
+
+    def _queue_failed(self, queue: str, reason: str) -> None:
+        self._failures[queue] += 1
+        failures = self._failures[queue]
+        if failures < UNAVAILABLE_AFTER_FAILURES or queue in self.unavailable:
+            self._log.warning("Queue %r failed (%s), attempt %d in a row.", queue, reason, failures)
+            return
+        self.unavailable.add(queue)
+        self._observer.on_queue_unavailable(queue, True)
+        self._log.error(
+            "Queue %r does not work: %d attempts in a row failed, the last with %s. The broker may have "
+            "lost the queue's replica (a node killed right after the queue was declared). Runbook: %s.",
+            queue, failures, reason, UNAVAILABLE_RUNBOOK,
+        )
+
+    def _queue_answered(self, queue: str) -> None:
+        self._failures.pop(queue, None)
+        if queue in self.unavailable:
+            self.unavailable.discard(queue)
+            self._observer.on_queue_unavailable(queue, False)
+            self._log.info("Queue %r answers again.", queue)
+
+    def _on_channel_closed(self, channel: Any, reason: BaseException) -> None:
+        if isinstance(reason, pika.exceptions.ChannelClosedByBroker) and reason.reply_code == INTERNAL_ERROR:
+            queue = self._awaiting[0] if self._awaiting else self._topology.work.name
+            self._queue_failed(queue, describe(reason))
+        super()._on_channel_closed(channel, reason)
+
+    def _on_broker_cancel(self, frame: Any) -> None:
+        """The broker ended our subscription: subscribe again on a new connection."""
+        queue = self._topology.work.name
+        self.ready = False
+        self._observer.on_consumer_cancelled(queue)
+        if self._stopping.is_set() or self._paused:
+            return
+        self._log.warning(
+            "The broker cancelled consumption of %r (queue deleted, or a delivery outlived the consumer "
+            "timeout); subscribing again.", queue,
+        )
+        # A new connection re-declares the topology (a deleted queue comes back) and consumes again;
+        # deliveries still unsettled are redelivered, as after any reconnect.
+        self._close_connection()
 
     def _on_publish_channel_open(self, channel: Any) -> None:
         self._publish_channel = channel
@@ -699,10 +830,13 @@ class Consumer(_Session):
             lambda cb: channel.exchange_declare(topology.exchange, "topic", durable=True, callback=cb)
         ]
         for spec in topology.queues:
-            steps.append(functools.partial(_declare_queue, channel, spec.name, spec.arguments))
+            steps.append(functools.partial(self._declare_tracked, channel, spec.name, spec.arguments))
         for key in topology.binding_keys:
             steps.append(functools.partial(_bind, channel, topology.work.name, topology.exchange, key))
         _chain(steps, done=self._open_consume_channel)
+
+    def _declare_tracked(self, channel: Any, name: str, arguments: dict[str, Any], cb: Callable[[Any], None]) -> None:
+        _declare_queue(channel, name, arguments, self._sent(name, cb, proves=False))
 
     def _open_consume_channel(self) -> None:
         self._log.info(
@@ -714,13 +848,15 @@ class Consumer(_Session):
     def _on_consume_channel_open(self, channel: Any) -> None:
         self._consume_channel = channel
         channel.add_on_close_callback(self._on_channel_closed)
+        channel.add_on_cancel_callback(self._on_broker_cancel)
         channel.basic_qos(prefetch_count=self._prefetch, callback=lambda _f: self._consume())
 
     def _consume(self) -> None:
         if self._paused:
             return
+        queue = self._topology.work.name
         self._consumer_tag = self._consume_channel.basic_consume(
-            self._topology.work.name, self._on_message, callback=lambda _f: self._on_consuming()
+            queue, self._on_message, callback=self._sent(queue, lambda _f: self._on_consuming())
         )
 
     def _on_consuming(self) -> None:
@@ -803,7 +939,7 @@ class Consumer(_Session):
         if channel is None or not channel.is_open:
             return
         for spec in self._topology.queues:
-            channel.queue_declare(spec.name, passive=True, callback=self._on_queue_stats)
+            channel.queue_declare(spec.name, passive=True, callback=self._sent(spec.name, self._on_queue_stats))
         assert self._connection is not None
         self._connection.ioloop.call_later(self._queue_poll_s, self._poll_queues)
 
@@ -813,6 +949,7 @@ class Consumer(_Session):
 
     def _on_disconnected(self) -> None:
         self.ready = False
+        self._awaiting.clear()
         # A settlement scheduled on the loop that just stopped never ran: schedule afresh next time.
         self._settle_scheduled.clear()
         self._consume_channel = self._publish_channel = None

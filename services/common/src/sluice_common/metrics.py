@@ -13,6 +13,7 @@ __all__ = [
     "BROKER_BLOCKED",
     "BROKER_CONNECTED",
     "BUILD_INFO",
+    "CONSUMER_CANCELLED",
     "DEAD_LETTERS",
     "DLQ_REPLAYED",
     "INGEST_RESPONSES",
@@ -22,8 +23,10 @@ __all__ = [
     "PROCESSING_SECONDS",
     "PUBLISH_OUTSTANDING",
     "PUBLISH_CONFIRM_SECONDS",
+    "PUBLISH_STALLED",
     "QUEUE_CONSUMERS",
     "QUEUE_MESSAGES",
+    "QUEUE_UNAVAILABLE",
     "MetricsObserver",
 ]
 
@@ -62,6 +65,19 @@ BROKER_BLOCKED = Gauge(
 PUBLISH_OUTSTANDING = Gauge(
     "sluice_publish_outstanding", "Messages waiting to be published or for their confirm (bounded by the window)."
 )
+QUEUE_UNAVAILABLE = Gauge(
+    "sluice_queue_unavailable",
+    "1 while every attempt to declare or consume a queue fails (541 or no answer), else 0.",
+    ["queue"],
+)
+CONSUMER_CANCELLED = Counter(
+    "sluice_consumer_cancelled",
+    "Subscriptions the broker cancelled (queue deleted, delivery past the consumer timeout), by queue.",
+    ["queue"],
+)
+PUBLISH_STALLED = Gauge(
+    "sluice_publish_stalled", "1 while messages wait for a confirm that has not come for 30 s, else 0."
+)
 BUILD_INFO = Info("sluice_build", "The running sluice version.")
 
 for _outcome in ("confirmed", "nacked", "returned"):
@@ -95,3 +111,12 @@ class MetricsObserver(AmqpObserver):
 
     def on_blocked(self, blocked: bool) -> None:
         BROKER_BLOCKED.set(1 if blocked else 0)
+
+    def on_queue_unavailable(self, queue: str, unavailable: bool) -> None:
+        QUEUE_UNAVAILABLE.labels(queue).set(1 if unavailable else 0)
+
+    def on_consumer_cancelled(self, queue: str) -> None:
+        CONSUMER_CANCELLED.labels(queue).inc()
+
+    def on_publish_stalled(self, stalled: bool) -> None:
+        PUBLISH_STALLED.set(1 if stalled else 0)

@@ -96,8 +96,8 @@ class Worker:
 
     @property
     def ready(self) -> bool:
-        """Connected, topology declared, consuming."""
-        return self.consumer.ready and not self._stopping
+        """Connected, topology declared, consuming, and every queue of the group answers."""
+        return self.consumer.ready and not self.consumer.unavailable and not self._stopping
 
     def _on_delivery(self, delivery: Delivery, handle: DeliveryHandle) -> None:
         # On the I/O thread: hand over and return at once.

@@ -53,8 +53,8 @@ class EventPublisher:
 
     @property
     def ready(self) -> bool:
-        """Connected, exchange declared, not blocked by a broker alarm."""
-        return self.publisher.ready and not self.publisher.blocked
+        """Connected, exchange declared, not blocked by a broker alarm, and confirms still coming."""
+        return self.publisher.ready and not self.publisher.blocked and not self.publisher.stalled
 
     def check(self, event: Event) -> OutgoingMessage:
         """The message for a valid event.
