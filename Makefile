@@ -14,8 +14,8 @@ SOURCE ?= $(shell git remote get-url origin 2>/dev/null || echo unknown)
 KIND_VERSION ?= v0.29.0
 KUBECTL_VERSION ?= v1.33.1
 SKAFFOLD_VERSION ?= v2.16.1
-KEDA_VERSION ?= 2.17.0
-KUBE_PROMETHEUS_STACK_VERSION ?= 77.0.0
+KEDA_VERSION ?= 2.20.2
+KUBE_PROMETHEUS_STACK_VERSION ?= 88.5.0
 KIND_CLUSTER ?= sluice-e2e
 KIND_CONFIG ?= k8s-tests/kind/cluster.yaml
 KUBE_CONTEXT ?= kind-$(KIND_CLUSTER)
@@ -40,10 +40,15 @@ $(VENV)/.installed: requirements-dev.txt services/*/pyproject.toml
 .PHONY: venv
 venv: $(VENV)/.installed ## Create the virtualenv with the services and test tools
 
+#: Prometheus and promtool 3.5.3 from Debian sid (scripts/get-prometheus.sh), first on the tests' PATH.
+PROMETHEUS_DIR := $(CURDIR)/.tools/prometheus-3.5.3
+with_prometheus = PATH="$(PROMETHEUS_DIR):$$PATH"
+
 .PHONY: system-deps
-system-deps: ## Install and start what the tests need: Docker engine, debootstrap, Prometheus
+system-deps: ## Install and start what the tests need: Docker engine, debootstrap, Prometheus 3.5.3
 	scripts/install-system-deps.sh
 	scripts/start-docker.sh
+	scripts/get-prometheus.sh >/dev/null
 
 .PHONY: demo
 demo: venv system-deps ## Run a producer, two consumers and a flaky sink against a local RabbitMQ 4.x (Ctrl-C stops)
@@ -55,7 +60,7 @@ dlq-example: venv system-deps ## The `sluice dlq` session of docs/dlq.md, agains
 
 .PHONY: test
 test: venv system-deps lint ## Lint; unit, integration (real RabbitMQ 4.3.6), image, chart, observability (real Prometheus), poison-corpus and security tests; one chaos round per fault; local end-to-end scenarios; a small bench
-	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests tests k8s-tests bench/tests
+	$(with_prometheus) $(PY) -m pytest -p no:cacheprovider services charts/sluice/tests tests k8s-tests bench/tests
 
 #: The suites that talk to the broker itself, rerun on each other tested RabbitMQ version.
 BROKER_SUITES = services/common/tests/integration services/producer/tests/integration \
@@ -87,6 +92,11 @@ lint: venv ## ruff and mypy
 .PHONY: config-docs
 config-docs: venv ## Regenerate the configuration table in README.md from sluice_common.config
 	$(PY) scripts/config_table.py --write
+
+N ?= 20
+.PHONY: soak-broker-kill
+soak-broker-kill: venv system-deps ## Every broker-restart and broker-SIGKILL test N (20) runs in a row on RabbitMQ 4.3.6 and 4.0.5; prints the table
+	PYTHONPATH=testing $(PY) -m sluice_testing.soak --runs $(N)
 
 CHAOS_ROUNDS ?= 4
 .PHONY: chaos
@@ -122,11 +132,11 @@ chart-docs: venv ## Regenerate the values table in charts/sluice/README.md
 ##@ Observability
 .PHONY: monitoring-test
 monitoring-test: venv system-deps ## promtool checks and unit tests of the alerts, and every dashboard/alert query against a live Prometheus
-	$(PY) -m pytest -p no:cacheprovider tests/observability
+	$(with_prometheus) $(PY) -m pytest -p no:cacheprovider tests/observability
 
 .PHONY: dashboard-preview
 dashboard-preview: venv system-deps ## Render the dashboard's main panels from a local run to docs/img/*.png (PREVIEW_SECONDS=120)
-	PYTHONPATH=testing $(PY) -m sluice_testing.dashboard_preview --out docs/img --seconds $${PREVIEW_SECONDS:-120}
+	$(with_prometheus) PYTHONPATH=testing $(PY) -m sluice_testing.dashboard_preview --out docs/img --seconds $${PREVIEW_SECONDS:-120}
 
 ##@ Kubernetes: kind, skaffold and the end-to-end suite (docs/e2e.md)
 .PHONY: kind-up

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from sluice_testing.broker import Broker, owned_broker, start_broker
+from sluice_testing.broker import TESTED_VERSION, Broker, owned_broker, start_broker
 from sluice_testing.flaky_sink import FlakySink
 from sluice_testing.processes import ServiceProcess
 from sluice_testing.skips import skip_or_fail
@@ -16,7 +16,7 @@ from sluice_testing.skips import skip_or_fail
 def rabbitmq() -> Broker:
     """The RabbitMQ 4.x test container. Skips where it cannot start; fails in CI."""
     try:
-        return start_broker("sluice-test")
+        return start_broker(f"sluice-test-{TESTED_VERSION}")
     except Exception as e:  # noqa: BLE001 - any reason to have no broker
         skip_or_fail(f"no RabbitMQ 4.x for integration tests ({e}); run `make system-deps` first")
 

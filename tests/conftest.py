@@ -13,7 +13,7 @@ from sluice_testing.broker import Broker, owned_broker
 def own_broker() -> Iterator[Broker]:
     """A broker these suites may restart, kill and put under an alarm; removed at the end.
 
-    Never the shared ``sluice-test`` container nor an external one: faults here would break other tests.
+    Never the shared ``sluice-test-<version>`` container nor an external one: faults here would break other tests.
     """
     with owned_broker("chaos") as broker:
         yield broker

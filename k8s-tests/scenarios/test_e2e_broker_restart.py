@@ -6,6 +6,7 @@ import pytest
 
 from sluice_e2e.deployment import Deployment
 from sluice_e2e.scenario import DELIVERY_DEADLINE, EventFlow
+from sluice_testing.soak import record_recovery
 from sluice_testing.waiting import wait_for
 
 
@@ -15,9 +16,10 @@ def test_a_broker_restart_loses_no_confirmed_event(deployment: Deployment, hard:
     with EventFlow(deployment, batch=20) as flow:
         flow.wait_confirmed(100)
         # When the broker is restarted: stopped cleanly, or killed (confirmed means on disk: quorum queues)
-        deployment.restart_broker(hard=hard)
+        fault_at = deployment.restart_broker(hard=hard)
         # Then publishing resumes once it is back
         flow.wait_confirmed(100)
+        record_recovery(next(t for t in flow.confirmed_at if t > fault_at) - fault_at)
     # And every event the producer confirmed, before, during or after the restart, is delivered
     wait_for(lambda: set(flow.confirmed) <= set(deployment.sink.deliveries()), timeout=DELIVERY_DEADLINE,
              what=f"all {len(flow.confirmed)} confirmed events delivered")

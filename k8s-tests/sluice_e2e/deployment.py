@@ -175,11 +175,14 @@ class Deployment(ABC):
         raise NotImplementedError
 
     @abstractmethod
-    def restart_broker(self, *, hard: bool = False) -> None:
+    def restart_broker(self, *, hard: bool = False) -> float:
         """Restart the RabbitMQ node on its volume and wait until it serves again.
 
         Parameters:
             hard: kill it (SIGKILL, no shutdown) instead of stopping it cleanly.
+
+        Returns:
+            The moment (``time.monotonic()``) the broker was stopped or killed.
         """
         raise NotImplementedError
 

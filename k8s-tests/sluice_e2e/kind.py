@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import shutil
 import subprocess
+import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -230,8 +231,9 @@ class KindDeployment(Deployment):
         self._wait_consumers_ready()
         return int(held[victim])
 
-    def restart_broker(self, *, hard: bool = False) -> None:
+    def restart_broker(self, *, hard: bool = False) -> float:
         old = _meta(self.core.read_namespaced_pod(self.broker_pod, self.ns)).uid
+        fault_at = time.monotonic()
         # hard: one second, then SIGKILL; RabbitMQ cannot shut down in that time. (0 would be a forced
         # deletion, which lets the StatefulSet start the new pod before the old container is gone.)
         # Otherwise its preStop hook and grace period apply, as in a node drain. Either way the
@@ -251,6 +253,7 @@ class KindDeployment(Deployment):
         for key, forward in self._forwards.items():
             if key.startswith(f"svc/{self.broker_service}:"):
                 forward.restart()
+        return fault_at
 
     def scale_consumers(self, replicas: int) -> None:
         if self.keda:

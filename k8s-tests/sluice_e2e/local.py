@@ -8,6 +8,7 @@ Deployment controller would do (replace a killed pod, roll an upgrade) is done h
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from sluice_e2e.deployment import GROUP, DeadLetter, Deployment, SinkClient
@@ -125,15 +126,17 @@ class LocalDeployment(Deployment):
         self.consumers.append(self._start("sluice_consumer"))
         return int(max(held))
 
-    def restart_broker(self, *, hard: bool = False) -> None:
+    def restart_broker(self, *, hard: bool = False) -> float:
         before = self.broker.amqp_url
         if hard:
             # Killed only once the broker holds every queue's registration on disk: a quorum queue
             # killed within about 2 s of its declaration can lose its replica (the broker's fault,
             # reproduced in tests/chaos/test_queue_lost.py; see sluice_testing.broker.RA_REGISTERED_ON_DISK).
             self.broker.wait_durable(self.prefix)
+        fault_at = time.monotonic()
         self.broker.restart(hard=hard)
         assert self.broker.amqp_url == before, "the broker came back on another address"
+        return fault_at
 
     def scale_consumers(self, replicas: int) -> None:
         while len(self.consumers) < replicas:

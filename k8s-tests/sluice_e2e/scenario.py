@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import TypeVar
@@ -42,6 +43,8 @@ class EventFlow:
         self.deployment = deployment
         self.batch = batch
         self.confirmed: list[str] = []
+        #: When each batch was confirmed (``time.monotonic()``), in order.
+        self.confirmed_at: list[float] = []
         self.errors: list[BaseException] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._publish, name="e2e-event-flow")
@@ -67,5 +70,6 @@ class EventFlow:
         try:
             while not self._stop.is_set():
                 self.confirmed.extend(self.deployment.publish(sensor_events(self.batch)))
+                self.confirmed_at.append(time.monotonic())
         except BaseException as e:  # noqa: BLE001 - handed to the scenario's thread
             self.errors.append(e)

@@ -38,8 +38,12 @@ def test_the_schema_check_rejects_a_job_without_steps(tmp_path):
 def test_ci_runs_lint_unit_integration_with_a_rabbitmq_service_and_charts():
     jobs = load("ci.yml")["jobs"]
     assert set(jobs) == {"lint", "unit", "integration", "chart"}
-    broker = jobs["integration"]["services"]["rabbitmq"]
-    assert re.fullmatch(r"rabbitmq:4\.\d+\.\d+-management", broker["image"])
+    integration = jobs["integration"]
+    broker = integration["services"]["rabbitmq"]
+    # Every tested RabbitMQ version, each a pinned official image (never a floating tag)
+    assert integration["strategy"]["matrix"]["rabbitmq"] == ["4.3.6", "4.0.5"]
+    assert broker["image"] == "rabbitmq:${{ matrix.rabbitmq }}-management"
+    assert integration["env"]["SLUICE_RABBITMQ_IMAGE"] == broker["image"]
     assert "--health-cmd" in broker["options"]
     runs = {name: " ".join(step.get("run", "") for step in job["steps"]) for name, job in jobs.items()}
     assert "make lint" in runs["lint"]

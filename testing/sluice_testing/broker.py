@@ -7,6 +7,7 @@ services, not for the code that checks them from outside.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import time
@@ -25,10 +26,12 @@ from sluice_common.topology import GroupTopology
 from sluice_testing.skips import skip_or_fail
 from sluice_testing.waiting import wait_for
 
-__all__ = ["Broker", "RawMessage", "owned_broker", "start_broker"]
+__all__ = ["RA_REGISTERED_ON_DISK", "TESTED_VERSION", "Broker", "RawMessage", "owned_broker", "start_broker"]
 
 REPO = Path(__file__).resolve().parents[2]
 RABBITMQ_SCRIPT = REPO / "scripts" / "rabbitmq.sh"
+#: The RabbitMQ version of the test containers: scripts/rabbitmq.sh's SLUICE_RABBITMQ_VERSION, 4.3.6 by default.
+TESTED_VERSION = os.environ.get("SLUICE_RABBITMQ_VERSION", "4.3.6")
 
 #: Prints, one per line, the Ra server names that the broker's ``names.dets`` holds *on disk*: a
 #: copy of the file, opened (and repaired, as a restart after a crash would) by the broker's own
@@ -151,9 +154,33 @@ class Broker:
                  what=f"the registrations of {sorted(wanted)} on disk")
         return time.monotonic() - started
 
+    # What follows reads the broker's state with rabbitmqctl in a container the tests started: the
+    # management API's statistics need management_metrics_collection, which the 4.3 test broker denies.
+
     def connections(self) -> list[dict[str, Any]]:
-        """The management API's records of the open client connections."""
-        return list(self._api("GET", "/api/connections").json())
+        """The open client connections: ``client_properties`` (a dict), ``ssl``, ``peer_cert_subject``."""
+        if not self.name:
+            return list(self._api("GET", "/api/connections").json())
+        rows = self._ctl_rows("list_connections", "client_properties", "ssl", "peer_cert_subject")
+        return [{**row, "client_properties": {key: value for key, _type, value in row["client_properties"]}}
+                for row in rows]
+
+    def consumer_tags(self, queue: str) -> set[str]:
+        """The tags of the consumers attached to ``queue``."""
+        if not self.name:
+            return {d["consumer_tag"] for d in (self.queue(queue) or {}).get("consumer_details", [])}
+        return {row["consumer_tag"] for row in self._ctl_rows("list_consumers", "queue_name", "consumer_tag")
+                if row["queue_name"] == queue}
+
+    def messages(self, queue: str) -> int:
+        """Messages in ``queue``, ready and unacknowledged (the broker's statistics: seconds behind)."""
+        if not self.name:
+            return int((self.queue(queue) or {}).get("messages", -1))
+        rows = [row for row in self._ctl_rows("list_queues", "name", "messages") if row["name"] == queue]
+        return int(rows[0]["messages"]) if rows else -1
+
+    def _ctl_rows(self, *args: str) -> list[dict[str, Any]]:
+        return list(json.loads(self.ctl("-q", "--formatter", "json", *args) or "[]"))
 
     def stop(self) -> None:
         """Remove the container and its volume."""

@@ -34,18 +34,20 @@ def skip_or_fail_without(tool: str) -> str:
     path = shutil.which(tool)
     if path:
         return path
-    skip_or_fail(f"{tool} is not installed; `make system-deps` installs Debian's prometheus package")
+    skip_or_fail(f"{tool} is not on PATH; `make system-deps` installs Prometheus 3.5.3 into .tools/ "
+                 "(scripts/get-prometheus.sh), and the make targets put it first on PATH")
 
 
 def find_prometheus() -> str:
     """The path of the ``prometheus`` binary.
 
     Raises:
-        PrometheusError: it is not installed (``make system-deps`` installs Debian's package).
+        PrometheusError: it is not on PATH (``make system-deps`` installs 3.5.3 into .tools/).
     """
     path = shutil.which("prometheus")
     if not path:
-        raise PrometheusError("prometheus is not installed; `make system-deps` installs Debian's package")
+        raise PrometheusError("prometheus is not on PATH; `make system-deps` installs Prometheus 3.5.3 "
+                              "(scripts/get-prometheus.sh) and the make targets put it first on PATH")
     return path
 
 

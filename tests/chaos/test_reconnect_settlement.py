@@ -37,7 +37,7 @@ def test_settlements_made_while_disconnected_do_not_wedge_the_consumer(rabbitmq,
         sink.delay_s = 0.0
         # Then, reconnected, it delivers and acks everything: nothing stays unacked behind a stuck settlement
         wait_for(lambda: sink.delivered == {f"s-{i}" for i in range(12)}, timeout=45, what="all 12 delivered")
-        wait_for(lambda: rabbitmq.queue(f"{prefix}.default").get("messages", -1) == 0, timeout=30,
+        wait_for(lambda: rabbitmq.messages(f"{prefix}.default") == 0, timeout=30,
                  interval=0.5, what="the work queue empty, nothing unacked")
     finally:
         consumer.close()

@@ -23,7 +23,7 @@ RUNBOOKS = REPO / "docs" / "runbooks.md"
 #: Every alert the chart ships; a new one needs a unit test, a runbook section and a line here.
 ALERTS = {
     "SluiceBacklogGrowing", "SluiceWorkQueueWithoutConsumers", "SluiceDeadLettersIncreasing", "SluiceRetryRatioHigh",
-    "SluicePublishesFailing", "SluiceProcessingSlow", "SluiceQueueWaitTooLong", "SluiceConsumersAtMaximumWithBacklog",
+    "SluicePublishesFailing", "SluiceQueueUnavailable", "SluiceProcessingSlow", "SluiceQueueWaitTooLong", "SluiceConsumersAtMaximumWithBacklog",
     "SluiceBrokerDown", "SluiceBrokerMemoryAlarm", "SluiceBrokerDiskAlarm",
 }
 
@@ -122,7 +122,7 @@ def test_an_external_broker_without_a_selector_gets_no_broker_side_alerts():
         "rabbitmq.enabled": False, "externalBroker.enabled": True, "externalBroker.existingSecret": "broker"}))}
     # Then only the alerts on sluice's own series remain (SluiceBrokerDown would otherwise always fire)
     assert alerts == {"SluiceDeadLettersIncreasing", "SluiceRetryRatioHigh", "SluicePublishesFailing",
-                      "SluiceProcessingSlow"}
+                      "SluiceQueueUnavailable", "SluiceProcessingSlow"}
     with_selector = {a["alert"] for a in _alerts(_rules(**{
         "rabbitmq.enabled": False, "externalBroker.enabled": True, "externalBroker.existingSecret": "broker",
         "monitoring.rules.brokerSelector": 'job="mq"'}))}

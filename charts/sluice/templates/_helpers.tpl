@@ -98,6 +98,49 @@ Image reference of a sluice service; the tag defaults to the chart's appVersion.
 {{- end }}
 
 {{/*
+The bundled broker's RabbitMQ version (major.minor.patch): rabbitmq.version, else the version the
+image tag starts with (4.3.6-management gives 4.3.6). The configuration differs between 4.0, 4.1+
+and 4.3 (peer discovery v2, Khepri); a tag that names no version needs rabbitmq.version.
+*/}}
+{{- define "sluice.rabbitmq.version" -}}
+{{- $r := .Values.rabbitmq }}
+{{- $version := $r.version | default (regexFind "^[0-9]+\\.[0-9]+(\\.[0-9]+)?" ($r.image.tag | toString)) }}
+{{- if not $version }}
+{{- fail (printf "rabbitmq.image.tag %q names no RabbitMQ version: set rabbitmq.version (for example 4.3.6)" ($r.image.tag | toString)) }}
+{{- end }}
+{{- $version }}
+{{- end }}
+
+{{/*
+"true" when the bundled broker's Kubernetes peer discovery asks the API server for the headless
+Service's endpoints (RabbitMQ 4.0 and older). 4.1+ (peer discovery v2) derives its seed, pod -0,
+from its own node name, needs no API access and ignores the cluster_formation.k8s.* keys.
+*/}}
+{{- define "sluice.rabbitmq.peerDiscoveryUsesApi" -}}
+{{- if and .Values.rabbitmq.peerDiscovery.enabled (semverCompare "<4.1.0-0" (include "sluice.rabbitmq.version" .)) }}true{{ end }}
+{{- end }}
+
+{{/*
+The memory RabbitMQ may count on, in bytes: the container's memory limit less
+rabbitmq.memoryHeadroomPercent, so that the broker raises its memory alarm (and blocks publishers)
+before the kernel OOM-kills it. Empty without a memory limit.
+*/}}
+{{- define "sluice.rabbitmq.memoryAvailableBytes" -}}
+{{- $limit := dig "limits" "memory" "" (.Values.rabbitmq.resources | default dict) | toString }}
+{{- if $limit }}
+{{- $parts := regexFindAll "^([0-9]+(\\.[0-9]+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$" $limit 1 }}
+{{- if not $parts }}
+{{- fail (printf "rabbitmq.resources.limits.memory %q is not a quantity sluice understands (use e.g. 2Gi or 1500M)" $limit) }}
+{{- end }}
+{{- $number := regexReplaceAll "(Ki|Mi|Gi|Ti|k|M|G|T)$" $limit "" }}
+{{- $unit := trimPrefix $number $limit }}
+{{- $factor := get (dict "" 1 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776) $unit }}
+{{- $keep := divf (sub 100 (int .Values.rabbitmq.memoryHeadroomPercent)) 100 }}
+{{- mulf (float64 $number) $factor $keep | floor | int64 }}
+{{- end }}
+{{- end }}
+
+{{/*
 Name of the RabbitMQ headless Service that gives each broker pod a stable DNS name.
 */}}
 {{- define "sluice.rabbitmq.headlessName" -}}

@@ -3,7 +3,8 @@ with an external broker."""
 
 from __future__ import annotations
 
-from chartlib import of_kind, one, render
+import pytest
+from chartlib import of_kind, one, render, render_error
 
 BROKER = "sluice-rabbitmq"
 
@@ -27,17 +28,62 @@ def test_three_replicas_form_a_cluster_through_kubernetes_peer_discovery(helm):
     docs = render(helm, rabbitmq__replicas=3)
     config = one(docs, "ConfigMap", "sluice-rabbitmq-config")["data"]
     assert "cluster_formation.peer_discovery_backend = k8s" in config["rabbitmq.conf"]
-    assert "cluster_formation.k8s.service_name = sluice-rabbitmq-headless" in config["rabbitmq.conf"]
     assert "rabbitmq_peer_discovery_k8s" in config["enabled_plugins"]
-    role = one(docs, "Role", "sluice-rabbitmq-peer-discovery")
-    assert {"resources": ["endpoints"], "verbs": ["get"], "apiGroups": [""]} in role["rules"]
-    binding = one(docs, "RoleBinding", "sluice-rabbitmq-peer-discovery")
-    assert binding["subjects"][0]["name"] == BROKER
+    # RabbitMQ 4.1+ (peer discovery v2) joins pod -0 by its node name: no API access, no k8s.* keys
+    assert "cluster_formation.k8s." not in config["rabbitmq.conf"]
+    assert not [d for d in docs if d["kind"] in ("Role", "RoleBinding")]
+    env = {e["name"]: e.get("value") for e in one(docs, "StatefulSet", BROKER)["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["RABBITMQ_NODENAME"] == "rabbit@$(POD_NAME).sluice-rabbitmq-headless.$(POD_NAMESPACE).svc.cluster.local"
     assert one(docs, "PodDisruptionBudget", BROKER)["spec"]["maxUnavailable"] == 1
     headless = one(docs, "Service", "sluice-rabbitmq-headless")["spec"]
     assert headless["clusterIP"] == "None" and headless["publishNotReadyAddresses"] is True
     container = one(docs, "StatefulSet", BROKER)["spec"]["template"]["spec"]["containers"][0]
     assert "await_online_quorum_plus_one" in " ".join(container["lifecycle"]["preStop"]["exec"]["command"])
+
+
+def test_rabbitmq_4_0_peer_discovery_reads_the_endpoints_with_its_own_rbac(helm):
+    docs = render(helm, rabbitmq__replicas=3, rabbitmq__image__tag="4.0.5-management")
+    config = one(docs, "ConfigMap", "sluice-rabbitmq-config")["data"]["rabbitmq.conf"]
+    assert "cluster_formation.k8s.service_name = sluice-rabbitmq-headless" in config
+    assert "cluster_formation.k8s.address_type = hostname" in config
+    role = one(docs, "Role", "sluice-rabbitmq-peer-discovery")
+    assert {"resources": ["endpoints"], "verbs": ["get"], "apiGroups": [""]} in role["rules"]
+    binding = one(docs, "RoleBinding", "sluice-rabbitmq-peer-discovery")
+    assert binding["subjects"][0]["name"] == BROKER
+    assert one(docs, "StatefulSet", BROKER)["spec"]["template"]["spec"]["automountServiceAccountToken"] is True
+
+
+def test_the_default_broker_image_is_a_pinned_tested_version(helm):
+    image = one(render(helm), "StatefulSet", BROKER)["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == "rabbitmq:4.3.6-management"
+
+
+def test_cluster_partition_handling_is_written_only_for_versions_on_mnesia(helm):
+    def config(tag):
+        return one(render(helm, rabbitmq__image__tag=tag), "ConfigMap", "sluice-rabbitmq-config")["data"]["rabbitmq.conf"]
+
+    assert "cluster_partition_handling = pause_minority" in config("4.0.5-management")
+    assert "cluster_partition_handling = pause_minority" in config("4.2.3-management")
+    assert "cluster_partition_handling" not in config("4.3.6-management")  # Khepri only
+
+
+def test_a_tag_without_a_version_needs_rabbitmq_version(helm):
+    assert 'rabbitmq.image.tag "management" names no RabbitMQ version' in render_error(helm, rabbitmq__image__tag="management")
+    docs = render(helm, rabbitmq__image__tag="management", rabbitmq__version="4.0.5")
+    assert "cluster_formation.k8s.host" in one(docs, "ConfigMap", "sluice-rabbitmq-config")["data"]["rabbitmq.conf"]
+
+
+@pytest.mark.parametrize(("limit", "available"), [("2Gi", 1717986918), ("1500M", 1200000000), ("512Mi", 429496729)])
+def test_a_memory_limit_sets_the_memory_rabbitmq_counts_on(helm, limit, available):
+    docs = render(helm, rabbitmq__resources__limits__memory=limit)
+    config = one(docs, "ConfigMap", "sluice-rabbitmq-config")["data"]["rabbitmq.conf"]
+    assert f"total_memory_available_override_value = {available}\n" in config
+    assert "total_memory_available_override_value" not in one(render(helm), "ConfigMap", "sluice-rabbitmq-config")["data"]["rabbitmq.conf"]
+
+
+def test_a_memory_limit_sluice_cannot_read_stops_the_release(helm):
+    error = render_error(helm, rabbitmq__resources__limits__memory="lots")
+    assert 'rabbitmq.resources.limits.memory "lots" is not a quantity' in error
 
 
 def test_broker_enables_management_and_prometheus_and_exposes_per_queue_metrics_port(helm):

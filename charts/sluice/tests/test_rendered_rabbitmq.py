@@ -1,8 +1,10 @@
 """The RabbitMQ configuration the chart renders runs for real.
 
 The chart's ConfigMap (rabbitmq.conf, enabled_plugins), its generated Secret and the StatefulSet's
-init container script are taken from `helm template` and run in the RabbitMQ 4.0.5 test image
-(testing/rabbitmq) with a read-only root filesystem, as uid 999, the way the StatefulSet runs them.
+init container script are taken from `helm template` for the tested RabbitMQ version (4.3.6, or
+SLUICE_RABBITMQ_VERSION) and run in that test image (testing/rabbitmq) with a read-only root
+filesystem, as uid 999, the way the StatefulSet runs them: /etc/rabbitmq is the pod's empty volume,
+so the broker runs on the chart's configuration alone, as users' brokers do.
 Rendered with `rabbitmq.peerDiscovery.enabled=false`: Kubernetes peer discovery needs the API server
 and per-pod DNS names, so those config lines, and the pod's long node name, cannot work outside a
 cluster. The peer discovery plugin stays enabled, as in the chart.
@@ -11,6 +13,7 @@ cluster. The peer discovery plugin stays enabled, as in the chart.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 import signal
@@ -29,6 +32,7 @@ import pika.exceptions
 import pytest
 from chartlib import ToolUnavailable, one, render, run_script, skip_or_fail
 
+from sluice_testing.broker import TESTED_VERSION
 from sluice_testing.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -45,6 +49,7 @@ class RenderedBroker:
     secret: dict[str, str]
     amqp_port: int
     metrics_port: int
+    management_port: int
 
 
 def _docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -105,7 +110,7 @@ def _wait_for_amqp(port: int, username: str, password: str, container: str) -> N
 @pytest.fixture(scope="module")
 def broker(helm: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RenderedBroker]:
     image = _test_image()
-    docs = render(helm, rabbitmq__peerDiscovery__enabled=False)
+    docs = render(helm, rabbitmq__peerDiscovery__enabled=False, rabbitmq__image__tag=f"{TESTED_VERSION}-management")
     secret = {k: base64.b64decode(v).decode() for k, v in one(docs, "Secret", "sluice-rabbitmq")["data"].items()}
     config = one(docs, "ConfigMap", "sluice-rabbitmq-config")["data"]
     init = one(docs, "StatefulSet", "sluice-rabbitmq")["spec"]["template"]["spec"]["initContainers"][0]
@@ -149,11 +154,13 @@ def broker(helm: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rend
             "127.0.0.1::5672",
             "-p",
             "127.0.0.1::15692",
+            "-p",
+            "127.0.0.1::15672",
             image,
         )
         amqp_port, metrics_port = _host_port(name, 5672), _host_port(name, 15692)
         _wait_for_amqp(amqp_port, secret["username"], secret["password"], name)
-        yield RenderedBroker(docs, secret, amqp_port, metrics_port)
+        yield RenderedBroker(docs, secret, amqp_port, metrics_port, _host_port(name, 15672))
     finally:
         _docker("rm", "-f", "-v", name, check=False)
 
@@ -216,3 +223,28 @@ def test_consumer_with_the_rendered_env_connects_and_its_queues_get_per_queue_me
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr[-2000:]
+
+
+def test_the_management_api_counts_a_queue_as_kedas_http_protocol_reads_it(broker: RenderedBroker):
+    # Given a queue with messages on the broker as the chart configures it (KEDA's `http` protocol
+    # reads `messages` from the management API: management_metrics_collection, deprecated in 4.3)
+    connection = _connect(broker.amqp_port, broker.secret["username"], broker.secret["password"])
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.queue_declare("keda-probe", durable=True, arguments={"x-queue-type": "quorum"})
+        for _ in range(7):
+            channel.basic_publish("", "keda-probe", b"{}", pika.BasicProperties(delivery_mode=2))
+        # When KEDA's scaler asks the management API, Then it reads the depth there
+        request = urllib.request.Request(f"http://127.0.0.1:{broker.management_port}/api/queues/%2F/keda-probe")
+        token = base64.b64encode(f"{broker.secret['username']}:{broker.secret['password']}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+
+        def messages() -> object:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return json.load(response).get("messages")
+
+        wait_for(lambda: messages() == 7, timeout=30, interval=0.5, what="messages 7 in the management API")
+        channel.queue_delete("keda-probe")
+    finally:
+        connection.close()

@@ -711,6 +711,8 @@ class Consumer(_Session):
         #: Queues that failed every attempt lately; empty when all answer.
         self.unavailable: set[str] = set()
         self.ready = False
+        for spec in topology.queues:
+            self._observer.on_queue_unavailable(spec.name, False)  # a series per queue from the start
 
     @property
     def settling(self) -> int:

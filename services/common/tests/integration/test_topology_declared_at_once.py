@@ -24,7 +24,7 @@ def test_several_processes_declaring_the_topology_at_once_all_start(services, ra
     )
     work = rabbitmq.queue(f"{prefix}.default")
     assert work is not None and work["arguments"]["x-queue-type"] == "quorum"
-    wait_for(lambda: (rabbitmq.queue(f"{prefix}.default") or {}).get("consumers") == 4, timeout=20,
+    wait_for(lambda: rabbitmq.consumers(f"{prefix}.default") == 4, timeout=20,
              what="four consumers on the work queue")
     # And events flow through any of them
     events = [{"type": "sensor.reading", "data": READING, "id": f"c-{i}"} for i in range(20)]

@@ -16,7 +16,7 @@ HEARTBEAT_S = 1
 
 def consumer_tags(rabbitmq, queue: str) -> set[str]:
     """Consumer tags on ``queue``, as the broker sees them: a reconnect would subscribe with a new tag."""
-    return {d["consumer_tag"] for d in (rabbitmq.queue(queue) or {}).get("consumer_details", [])}
+    return rabbitmq.consumer_tags(queue)
 
 
 def test_a_handler_slower_than_twice_the_heartbeat_keeps_its_connection(services, sink, rabbitmq, prefix):

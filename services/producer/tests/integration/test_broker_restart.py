@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import requests
 
 from sluice_common.amqp import RECONNECT_MAX_S
 from sluice_testing.events import READING
+from sluice_testing.soak import record_recovery
 from sluice_testing.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -22,6 +24,8 @@ class IngestLoad:
     def __init__(self, url: str) -> None:
         self.url = url
         self.accepted: list[str] = []
+        #: When each batch was answered 202 (``time.monotonic()``), in order.
+        self.accepted_at: list[float] = []
         self.statuses: dict[int | str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -47,6 +51,7 @@ class IngestLoad:
             self.statuses[status] = self.statuses.get(status, 0) + 1
             if status == 202:
                 self.accepted.extend(ids)
+                self.accepted_at.append(time.monotonic())
             else:
                 self._stop.wait(0.05)  # the broker is away: do not spin
 
@@ -67,6 +72,7 @@ def test_no_confirmed_event_is_lost_when_the_broker_restarts_during_publishing(
         # tests/chaos/test_queue_lost.py reproduces)
         if hard:
             private_broker.wait_durable(prefix)
+        fault_at = time.monotonic()
         private_broker.restart(hard=hard)
         after = len(load.accepted)
         # Then the producer reconnects by itself and accepts again
@@ -79,6 +85,7 @@ def test_no_confirmed_event_is_lost_when_the_broker_restarts_during_publishing(
             connection_log = [line for line in producer.logs().splitlines() if "sluice.amqp" in line]
             raise AssertionError(f"{e}; answers {load.statuses}; producer's connection log:\n"
                                  + "\n".join(connection_log[-30:])) from None
+        record_recovery(next(t for t in load.accepted_at if t > fault_at) - fault_at)
     queued = [m.message_id for m in private_broker.drain(f"{prefix}.default")]
     # And every event answered 202 is in the queue: none lost (events answered 503 may be there too)
     assert set(load.accepted) <= set(queued), f"lost: {sorted(set(load.accepted) - set(queued))[:20]}"
