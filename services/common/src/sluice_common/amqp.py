@@ -1005,6 +1005,7 @@ class QueueClient:
             raise BrokerError(f"cannot use the broker at {self._url}: {describe(e)}") from None
         self._browse_channel: Any = None
         self._browse_tag = ""
+        self._browse_last = 0  # delivery tag of the last message the browse received
 
     def __enter__(self) -> QueueClient:
         return self
@@ -1035,9 +1036,13 @@ class QueueClient:
         with self._mapped(f"queue {queue!r}"):
             self._browse_channel = channel = self._connection.channel()
             channel.basic_qos(prefetch_count=prefetch)
-            self._browse_tag = channel.basic_consume(
-                queue, lambda _channel, method, properties, body: received.append((method, properties, body))
-            )
+            self._browse_last = 0
+
+            def on_message(_channel: Any, method: Any, properties: Any, body: bytes) -> None:
+                self._browse_last = method.delivery_tag
+                received.append((method, properties, body))
+
+            self._browse_tag = channel.basic_consume(queue, on_message)
         try:
             while True:
                 if not received:
@@ -1097,9 +1102,13 @@ class QueueClient:
         """Return every browsed, unacknowledged message to its queue (by closing the browse channel)."""
         channel, self._browse_channel = self._browse_channel, None
         if channel is not None and channel.is_open:
-            # Cancel, then close: the broker requeues the unacked messages in their order. (pika's
-            # ``consume()`` generator would reject the ones it buffered first, and scramble them.)
+            # Every message received goes back with one nack (multiple, requeue), in delivery order; on
+            # RabbitMQ 4.3 leaving them to the channel's close let two of them trade places, now and
+            # then. Then cancel and close, which returns any the broker had sent but we had not read.
+            # (pika's ``consume()`` generator would reject the ones it buffered one by one, and scramble them.)
             try:
+                if self._browse_last:
+                    channel.basic_nack(self._browse_last, multiple=True, requeue=True)
                 channel.basic_cancel(self._browse_tag)
                 channel.close()
             except pika.exceptions.AMQPError:
