@@ -2,7 +2,7 @@
 
 Both images are built (tags sluice/producer:dev and sluice/consumer:dev, as `make images` does, on
 the base image scripts/build-base-image.sh picks) and run with a read-only root filesystem, as their
-non-root user, with every capability dropped, against RabbitMQ 4.0.5 in a container. All containers
+non-root user, with every capability dropped, against the RabbitMQ test broker (4.3.6) in a container. All containers
 sit on a Docker network the tests create and remove; host ports are published on 127.0.0.1 only.
 Without Docker the tests skip, except on CI (env CI set), where they fail.
 """
@@ -97,7 +97,7 @@ def network() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def broker(network: str) -> Iterator[Broker]:
-    """RabbitMQ 4.0.5 on the test network, reachable from the host on 127.0.0.1."""
+    """The RabbitMQ test broker on the test network, reachable from the host on 127.0.0.1."""
     image = script("rabbitmq.sh", "image")
     name = f"sluice-image-test-rabbitmq-{secrets.token_hex(4)}"
     docker("run", "-d", "--name", name, "--network", network, "--network-alias", BROKER_HOST,
