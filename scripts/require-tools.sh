@@ -6,8 +6,8 @@ set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-KIND_VERSION=${KIND_VERSION:-v0.29.0}
-KUBECTL_VERSION=${KUBECTL_VERSION:-v1.33.1}
+KIND_VERSION=${KIND_VERSION:-v0.33.0}
+KUBECTL_VERSION=${KUBECTL_VERSION:-v1.36.4}
 SKAFFOLD_VERSION=${SKAFFOLD_VERSION:-v2.16.1}
 
 # How to install tool $1 at its pinned version (linux-amd64; other platforms: the linked page).
