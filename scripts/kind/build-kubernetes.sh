@@ -12,6 +12,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubeadm kubectl)
+WORK=
 
 # Writes the wrapper module's go.mod into directory $1, one replace line per staging module of $2.
 write_wrapper_module() {
@@ -34,14 +35,14 @@ write_wrapper_module() {
 
 main() {
   [[ $# -eq 1 ]] || die "usage: $0 OUT_DIR"
-  local out=$1 module work minor pkgs=() bin
+  local out=$1 module minor pkgs=() bin
   require_cmd go gcc
   mkdir -p "$out"
   out=$(cd "$out" && pwd)
   module=$(go_module_dir k8s.io/kubernetes "$KUBERNETES_VERSION")
-  work=$(mktemp -d)
-  trap 'rm -rf "$work"' EXIT
-  write_wrapper_module "$work" "$module"
+  WORK=$(mktemp -d)
+  trap 'rm -rf "$WORK"' EXIT
+  write_wrapper_module "$WORK" "$module"
   minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
   for bin in "${BINARIES[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$bin"); done
   local v=k8s.io/component-base/version cv=k8s.io/client-go/pkg/version ldflags="-s -w"
@@ -50,7 +51,7 @@ main() {
     ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
   done
   log "building ${BINARIES[*]} $KUBERNETES_VERSION (GOMAXPROCS=$GOMAXPROCS; a cold build takes tens of minutes)"
-  (cd "$work" && CGO_ENABLED=0 heavy go build -mod=mod -trimpath -tags selinux,notest -ldflags "$ldflags" \
+  (cd "$WORK" && CGO_ENABLED=0 heavy go build -mod=mod -trimpath -tags selinux,notest -ldflags "$ldflags" \
     -o "$out/" "${pkgs[@]}") || die "go build of Kubernetes failed (output above)"
   log "building pause $PAUSE_VERSION from build/pause/linux/pause.c"
   heavy gcc -Os -Wall -Werror -static -DVERSION="v$PAUSE_VERSION-sluice" -o "$out/pause" \

@@ -45,6 +45,10 @@ install_container_runtime() {
   for bin in containerd ctr containerd-shim-runc-v2; do ln -sf "/usr/bin/$bin" "$root/usr/local/bin/$bin"; done
   mkdir -p "$root/opt/cni/bin"
   for bin in host-local loopback ptp portmap bridge; do ln -sf "/usr/lib/cni/$bin" "$root/opt/cni/bin/$bin"; done
+}
+
+configure_cni() {
+  local root=$1
   # The CNI configuration of each node, written by containerd from the node's pod CIDR once the
   # kubelet knows it (the default CNI's flanneld adds the routes between nodes).
   install -m 0644 "$KIND_SCRIPTS_DIR/node/cni-template.conflist" "$root/etc/containerd/cni-template.conflist"
@@ -76,8 +80,10 @@ main() {
   require_cmd jq
   kind_dir=$(go_module_dir sigs.k8s.io/kind "$KIND_MODULE_VERSION")
   debootstrap_rootfs "$root" "$KIND_BASE_PACKAGES"
-  install_kind_files "$root" "$kind_dir/images/base/files"
   install_container_runtime "$root"
+  # after the packages, so that kind's containerd config and units replace Debian's
+  install_kind_files "$root" "$kind_dir/images/base/files"
+  configure_cni "$root"
   configure_systemd "$root"
   in_chroot "$root" ctr oci spec |
     jq '.hooks.createContainer[.hooks.createContainer| length] |= . + {"path": "/kind/bin/mount-product-files.sh"}' |
