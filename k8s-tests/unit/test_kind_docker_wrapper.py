@@ -29,18 +29,19 @@ def run(fake_docker: Path, mode: str, *args: str) -> list[str]:
     return result.stdout.splitlines()
 
 
-def test_run_privileged_becomes_the_equivalent_flags_and_host_cgroups(fake_docker):
+def test_run_privileged_becomes_the_equivalent_flags(fake_docker):
     # Given kind's node container flags
     args = ["run", "--name", "n", "--cgroupns=private", "--privileged", "--tmpfs", "/tmp", "kindest/node"]
     # When the wrapper maps --privileged
     out = run(fake_docker, "map", *args)
-    # Then every capability but SYS_RESOURCE, all devices and the host's cgroup tree replace it
-    assert "--privileged" not in out and "--cgroupns=private" not in out
-    for flag in ("--cap-add=ALL", "--cap-drop=SYS_RESOURCE", "--security-opt=systempaths=unconfined",
-                 "--device-cgroup-rule=a *:* rwm", "--cgroupns=host", "--volume=/sys/fs/cgroup:/sys/fs/cgroup:rw"):
+    # Then every capability but SYS_RESOURCE, no confinement and all devices replace it
+    assert "--privileged" not in out
+    for flag in ("--cap-add=ALL", "--cap-drop=SYS_RESOURCE", "--security-opt=seccomp=unconfined",
+                 "--security-opt=apparmor=unconfined", "--security-opt=systempaths=unconfined",
+                 "--device-cgroup-rule=a *:* rwm"):
         assert flag in out
-    # and the rest passes through in order
-    assert out[:3] == ["run", "--name", "n"] and out[-3:] == ["--tmpfs", "/tmp", "kindest/node"]
+    # and the rest, kind's own cgroup namespace included, passes through in order
+    assert out[:4] == ["run", "--name", "n", "--cgroupns=private"] and out[-3:] == ["--tmpfs", "/tmp", "kindest/node"]
 
 
 def test_exec_privileged_drops_the_flag(fake_docker):

@@ -2,7 +2,7 @@
 # Builds every image a kind node runs, as `docker save` archives in directory $1 (one per image),
 # from the binaries of build-kubernetes.sh ($2) and build-go-tools.sh ($3) and Debian packages:
 #   - the images `kubeadm config images list` names for KUBERNETES_VERSION (control plane,
-#     kube-proxy, coredns, pause, etcd from Debian sid's etcd-server), plus the sandbox image of
+#     kube-proxy, coredns, pause, etcd), plus the sandbox image of
 #     kind's containerd config;
 #   - the default CNI (flannel) and storage (local-path-provisioner, busybox helper) images of the
 #     node's /kind/manifests.
@@ -51,24 +51,12 @@ userland_base() {
   rm -rf --one-file-system "$root"
 }
 
-etcd_image() {
-  local image=$1 context=$WORK/etcd
-  sid_download "$WORK/etcd-deb" "etcd-server=$ETCD_DEB_VERSION"
-  mkdir -p "$context"
-  dpkg-deb -x "$WORK"/etcd-deb/etcd-server_*.deb "$WORK/etcd-root"
-  cp "$WORK/etcd-root/usr/bin/etcd" "$context/etcd"
-  build_image "$image" "$context" "$USERLAND_IMAGE" <<DOCKERFILE
-COPY etcd /usr/local/bin/etcd
-LABEL org.opencontainers.image.version="$ETCD_DEB_VERSION" org.opencontainers.image.description="etcd-server from Debian"
-DOCKERFILE
-}
-
 busybox_image() {
   local image=$1 context=$WORK/busybox applet
   sid_download "$WORK/busybox-deb" "busybox-static=$BUSYBOX_DEB_VERSION"
   dpkg-deb -x "$WORK"/busybox-deb/busybox-static_*.deb "$WORK/busybox-root"
   mkdir -p "$context/bin"
-  cp "$WORK/busybox-root/bin/busybox" "$context/bin/busybox"
+  cp "$WORK/busybox-root/usr/bin/busybox" "$context/bin/busybox"
   for applet in $("$context/bin/busybox" --list); do
     [[ $applet == busybox ]] || ln -s busybox "$context/bin/$applet"
   done
@@ -145,7 +133,8 @@ ENTRYPOINT ["/usr/local/bin/kube-proxy"]
 DOCKERFILE
   save "$registry/kube-proxy:$KUBERNETES_VERSION"
   image=$(echo "$required" | grep "^$registry/etcd:")
-  etcd_image "$image"
+  [[ $image == "$registry/etcd:${ETCD_MODULE_VERSION#v}-0" ]] || die "kubeadm names $image; set ETCD_MODULE_VERSION in versions.env"
+  static_image "$image" etcd "$tools"
   save "$image"
 
   log "building the default CNI and storage images"

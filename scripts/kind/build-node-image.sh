@@ -7,8 +7,8 @@
 # --image <name>` then pulls nothing.
 #
 # The image is cached by its inputs: its tag ends in a hash of versions.env and of the scripts in
-# scripts/kind/, and each stage keeps its output under KIND_NODE_CACHE/<hash>/ (Go's build cache
-# keeps compiled packages across hashes). An unchanged second run only checks that the image exists.
+# scripts/kind/, and each stage keeps its output under KIND_NODE_CACHE/stages/<stage>-<hash of its
+# inputs>/ (Go's build cache keeps compiled packages across hashes). An unchanged second run only checks that the image exists.
 #   scripts/kind/build-node-image.sh [--print-name]   (--print-name: the name only, build nothing)
 set -euo pipefail
 # shellcheck source=scripts/kind/lib.sh
@@ -16,27 +16,41 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 #: The repository of the local node images (the tag is <Kubernetes version>-<input hash>).
 NODE_REPOSITORY=sluice.local/kind-node
+#: kind's entrypoint, after node/unprivileged-entrypoint.
+ENTRYPOINT='["/usr/local/bin/unprivileged-entrypoint", "/usr/local/bin/entrypoint", "/sbin/init"]'
 BUILD_CONTAINER=
+BASE_IMAGE=
 
-# A hash of everything that decides the image's content.
-input_hash() {
-  (cd "$SCRIPTS_DIR" && find kind lib -type f ! -name docker ! -name '*.md' -print0 | sort -z |
-    xargs -0 sha256sum) | sha256sum | cut -c1-12
+# A hash of files $@ (paths relative to scripts/), of the pinned versions and of the shared helpers.
+files_hash() {
+  (cd "$SCRIPTS_DIR" && sha256sum lib/common.sh kind/lib.sh kind/versions.env "$@") | sha256sum | cut -c1-12
 }
 
-# Runs stage $1 (a script of scripts/kind/ with its arguments) unless its output directory $2
-# already holds a finished run.
+# A hash of everything that decides the image's content: every file of scripts/kind but the docker
+# wrapper and the docs.
+input_hash() {
+  local files
+  mapfile -t files < <(cd "$SCRIPTS_DIR" && find kind -type f ! -name docker ! -name '*.md' | sort)
+  files_hash "${files[@]}"
+}
+
+# Runs the stage script $1 of scripts/kind/ into a directory of KIND_NODE_CACHE named for it and
+# for the hash $2 of its inputs, unless that directory holds a finished run; the remaining
+# arguments go to the script after the directory. Prints the directory.
 stage() {
-  local out=$2
+  local script=$1 out=$KIND_NODE_CACHE/stages/${1%.sh}-$2
   if [[ -f $out/.done ]]; then
-    log "cached: $(basename "$out")"
+    log "cached: ${script%.sh} ($out)"
+    echo "$out"
     return 0
   fi
   rm -rf --one-file-system "$out"
+  mkdir -p "$(dirname "$out")"
   local started=$SECONDS
-  "$KIND_SCRIPTS_DIR/$1" "$out" "${@:3}" >"$out.list" || die "$1 failed (output above)"
+  "$KIND_SCRIPTS_DIR/$script" "$out" "${@:3}" >"$out.list" || die "$script failed (output above)"
   touch "$out/.done"
-  log "$(basename "$out") built in $((SECONDS - started))s"
+  log "${script%.sh} done in $((SECONDS - started))s"
+  echo "$out"
 }
 
 # Starts containerd in the build container and imports each archive into its k8s.io namespace,
@@ -52,15 +66,17 @@ import_images() {
   done
   docker exec "$BUILD_CONTAINER" ctr --namespace=k8s.io images list -q | grep -v '^sha256:' >&2
   docker exec "$BUILD_CONTAINER" pkill containerd
-  docker exec "$BUILD_CONTAINER" bash -c 'while pgrep -x containerd >/dev/null; do sleep 0.2; done; rm -f /var/log/containerd-build.log'
+  # (an exited containerd stays a zombie: the container's PID 1 is sleep, which reaps nothing)
+  docker exec "$BUILD_CONTAINER" bash -c 'while pgrep -r D,R,S,T -x containerd >/dev/null; do sleep 0.2; done; rm -f /var/log/containerd-build.log'
 }
 
 cleanup() {
   [[ -z $BUILD_CONTAINER ]] || docker rm -f -v "$BUILD_CONTAINER" >/dev/null 2>&1 || true
+  [[ -z $BASE_IMAGE ]] || docker rmi "$BASE_IMAGE" >/dev/null 2>&1 || true
 }
 
 main() {
-  local hash image base cache
+  local hash image
   hash=$(input_hash)
   image=$NODE_REPOSITORY:$KUBERNETES_VERSION-$hash
   if [[ ${1:-} == --print-name ]]; then
@@ -73,32 +89,29 @@ main() {
     echo "$image"
     return 0
   fi
-  cache=$KIND_NODE_CACHE/$hash
-  mkdir -p "$cache"
-  log "building $image (cache: $cache)"
-  stage build-kubernetes.sh "$cache/kube-bin"
-  stage build-go-tools.sh "$cache/tools-bin"
-  stage build-manifests.sh "$cache/manifests"
-  stage build-images.sh "$cache/images" "$cache/kube-bin" "$cache/tools-bin"
-  if [[ ! -f $cache/rootfs.tar ]]; then
-    rm -rf --one-file-system "$cache/rootfs"
-    "$KIND_SCRIPTS_DIR/build-node-rootfs.sh" "$cache/rootfs" "$cache/kube-bin" "$cache/tools-bin" "$cache/manifests"
-    tar --numeric-owner -C "$cache/rootfs" -cf "$cache/rootfs.tar.part" .
-    mv "$cache/rootfs.tar.part" "$cache/rootfs.tar"
-    rm -rf --one-file-system "$cache/rootfs"
-  fi
-  base=$NODE_REPOSITORY-base:$KUBERNETES_VERSION-$hash
-  heavy docker import --change 'ENV container=docker' --change 'STOPSIGNAL SIGRTMIN+3' \
-    --change 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' "$cache/rootfs.tar" "$base" >/dev/null
-  BUILD_CONTAINER=kind-node-build-$hash
+  log "building $image (cache: $KIND_NODE_CACHE/stages)"
+  local kube tools manifests images rootfs
+  kube=$(stage build-kubernetes.sh "$(files_hash kind/build-kubernetes.sh)")
+  tools=$(stage build-go-tools.sh "$(files_hash kind/build-go-tools.sh)")
+  manifests=$(stage build-manifests.sh "$(files_hash kind/build-manifests.sh kind/node/default-cni.yaml)")
+  images=$(stage build-images.sh "$(files_hash kind/build-images.sh kind/build-kubernetes.sh kind/build-go-tools.sh)" \
+    "$kube" "$tools")
+  rootfs=$(stage build-node-rootfs.sh "$(files_hash kind/build-node-rootfs.sh kind/node/cni-template.conflist kind/node/unprivileged-entrypoint \
+    kind/build-kubernetes.sh kind/build-go-tools.sh kind/build-manifests.sh kind/node/default-cni.yaml)" \
+    "$kube" "$tools" "$manifests")
+  BASE_IMAGE=$NODE_REPOSITORY-base:$KUBERNETES_VERSION-$hash
   trap cleanup EXIT
+  tar --numeric-owner -C "$rootfs" -c . | heavy docker import --change 'ENV container=docker' \
+    --change "ENTRYPOINT $ENTRYPOINT" - "$BASE_IMAGE" >/dev/null
+  # systemd exits on SIGRTMIN+3 (kind's base image sets it; `docker import --change` cannot)
+  printf 'FROM %s\nSTOPSIGNAL SIGRTMIN+3\n' "$BASE_IMAGE" | docker build --force-rm -q -t "$BASE_IMAGE" - >/dev/null
+  BUILD_CONTAINER=kind-node-build-$hash
   docker rm -f -v "$BUILD_CONTAINER" >/dev/null 2>&1 || true
-  docker run -d --entrypoint=sleep --name "$BUILD_CONTAINER" --security-opt seccomp=unconfined "$base" infinity >/dev/null
-  log "importing $(ls "$cache"/images/*.tar | wc -l) image archives into the node's containerd"
-  import_images "$cache/images"
-  docker commit --change 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]' \
+  docker run -d --entrypoint=sleep --name "$BUILD_CONTAINER" --security-opt seccomp=unconfined "$BASE_IMAGE" infinity >/dev/null
+  log "importing $(ls "$images"/*.tar | wc -l) image archives into the node's containerd"
+  import_images "$images"
+  docker commit --change "ENTRYPOINT $ENTRYPOINT" \
     --change 'ENV HTTP_PROXY="" HTTPS_PROXY="" NO_PROXY=""' "$BUILD_CONTAINER" "$image" >/dev/null
-  docker rmi "$base" >/dev/null
   log "built $image"
   echo "$image"
 }

@@ -3,7 +3,8 @@
 # images/base/Dockerfile does, from Debian packages instead of release downloads:
 #   - Debian DEBIAN_SUITE with the packages of kind's base image (systemd, iptables, ...);
 #   - containerd, runc and the CNI plugins from Debian sid at the pinned versions;
-#   - crictl (built by build-go-tools.sh, from $3), and the files of kind's images/base/files from
+#   - crictl (built by build-go-tools.sh, from $3), node/unprivileged-entrypoint (the image's entrypoint
+#     before kind's, see there), and the files of kind's images/base/files from
 #     the sigs.k8s.io/kind module (entrypoint, containerd config, systemd units);
 #   - kubeadm, kubelet and kubectl (built by build-kubernetes.sh, from $2), /kind/version and the
 #     default CNI and storage manifests (build-manifests.sh) in /kind/manifests.
@@ -29,7 +30,7 @@ install_kind_files() {
   install -m 0644 "$files"/etc/containerd/* "$root/etc/containerd/"
   install -m 0644 "$files"/etc/default/* "$root/etc/default/"
   install -m 0644 "$files"/etc/sysctl.d/* "$root/etc/sysctl.d/"
-  install -m 0644 "$files"/etc/systemd/system/*.* "$root/etc/systemd/system/"
+  find "$files/etc/systemd/system" -maxdepth 1 -type f -exec install -m 0644 {} "$root/etc/systemd/system/" \;
   install -m 0644 "$files"/etc/systemd/system/kubelet.service.d/* "$root/etc/systemd/system/kubelet.service.d/"
 }
 
@@ -89,6 +90,7 @@ main() {
     jq '.hooks.createContainer[.hooks.createContainer| length] |= . + {"path": "/kind/bin/mount-product-files.sh"}' |
     jq 'del(.process.rlimits)' >"$root/etc/containerd/cri-base.json"
   install -m 0755 "$tools/crictl" "$root/usr/local/bin/crictl"
+  install -m 0755 "$KIND_SCRIPTS_DIR/node/unprivileged-entrypoint" "$root/usr/local/bin/unprivileged-entrypoint"
   install -m 0755 "$kube/kubeadm" "$kube/kubelet" "$kube/kubectl" "$root/usr/bin/"
   printf '%s' "$KUBERNETES_VERSION" >"$root/kind/version"
   mkdir -p "$root/kind/manifests"
