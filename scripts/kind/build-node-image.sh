@@ -50,6 +50,8 @@ stage() {
   "$KIND_SCRIPTS_DIR/$script" "$out" "${@:3}" >"$out.list" || die "$script failed (output above)"
   touch "$out/.done"
   log "${script%.sh} done in $((SECONDS - started))s"
+  # outputs of this stage for other inputs are not needed any more
+  find "$(dirname "$out")" -maxdepth 1 -name "${script%.sh}-*" ! -name "$(basename "$out")*" -exec rm -rf --one-file-system {} +
   echo "$out"
 }
 
@@ -113,6 +115,9 @@ main() {
   docker commit --change "ENTRYPOINT $ENTRYPOINT" \
     --change 'ENV HTTP_PROXY="" HTTPS_PROXY="" NO_PROXY=""' "$BUILD_CONTAINER" "$image" >/dev/null
   log "built $image"
+  # node images of other inputs, unless a kind node still runs one (then docker refuses)
+  docker images --format '{{.Repository}}:{{.Tag}}' "$NODE_REPOSITORY" | grep -vxF "$image" |
+    xargs -r docker rmi >/dev/null 2>&1 || true
   echo "$image"
 }
 
