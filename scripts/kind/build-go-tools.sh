@@ -51,8 +51,8 @@ build_flanneld() {
   sed '/"github.com\/flannel-io\/flannel\/pkg\/backend\/tencentvpc"/d' "$module/main.go" >"$work/main.go"
   write_wrapper_module "$work" github.com/flannel-io/flannel "$FLANNEL_MODULE_VERSION"
   log "building flanneld from github.com/flannel-io/flannel@$FLANNEL_MODULE_VERSION (no tencentvpc backend)"
-  # cgo, linked static, as flannel's Makefile does (its udp backend is C)
-  (cd "$work" && CGO_ENABLED=1 heavy go build -mod=mod -trimpath -ldflags "-s -w -extldflags -static \
+  # cgo, linked static, as flannel's Makefile does (its udp backend is C); Go's own resolver and user lookup
+  (cd "$work" && CGO_ENABLED=1 heavy go build -mod=mod -trimpath -tags netgo,osusergo -ldflags "-s -w -extldflags -static \
     -X github.com/flannel-io/flannel/pkg/version.Version=$FLANNEL_MODULE_VERSION" -o "$out/flanneld" .) ||
     die "go build of flanneld failed (output above)"
   rm -rf "$work"
