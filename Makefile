@@ -27,6 +27,8 @@ DEPLOY_ARGS ?=
 HELM ?=
 export KIND_VERSION KUBECTL_VERSION SKAFFOLD_VERSION KIND_NODE_IMAGE
 helm_bin = $(or $(HELM),$$(scripts/get-helm.sh))
+# Tools the project installs (scripts/get-helm.sh, scripts/get-kind-tools.sh) come first.
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
 # kind runs docker through scripts/kind/docker, which maps --privileged where the host refuses it.
 kind = PATH="$(CURDIR)/scripts/kind:$$PATH" kind
 
@@ -132,6 +134,10 @@ kind-up: ## Create the kind cluster $(KIND_CLUSTER) from $(KIND_CONFIG) (kept if
 	else image=$$(scripts/kind/node-image.sh | tail -n 1) && \
 	  $(kind) create cluster --name '$(KIND_CLUSTER)' --config '$(KIND_CONFIG)' --image "$$image" --wait 300s; fi
 	kubectl --context '$(KUBE_CONTEXT)' get nodes
+
+.PHONY: kind-tools
+kind-tools: ## Install kind $(KIND_VERSION) and kubectl $(KUBECTL_VERSION) into .tools/bin from Debian's packages (no official download needed)
+	scripts/get-kind-tools.sh
 
 .PHONY: kind-node-image
 kind-node-image: ## Build a kind node image for $(KIND_NODE_IMAGE)'s Kubernetes from Debian packages and Go modules (no registry; cached by its inputs)
