@@ -7,7 +7,8 @@
 #   - the default CNI (flannel) and storage (local-path-provisioner, busybox helper) images of the
 #     node's /kind/manifests.
 # kube-proxy and flannel need iptables: they share one Debian base layer. The other images hold a
-# static binary only. The images are removed from the Docker engine once saved.
+# static binary only. The images kubeadm names are built as BUILD_IMAGE_PREFIX<name>, and all are
+# removed from the Docker engine once saved.
 # Prints the archive paths, one a line.
 #   scripts/kind/build-images.sh OUT_DIR KUBE_BIN_DIR TOOLS_BIN_DIR
 set -euo pipefail
@@ -103,6 +104,7 @@ main() {
   [[ $required == *"$registry/pause:$PAUSE_VERSION"* ]] || die "kubeadm does not name pause:$PAUSE_VERSION; set PAUSE_VERSION in versions.env"
 
   log "building the images kubeadm names: $(echo $required)"
+  registry=$BUILD_IMAGE_PREFIX$registry
   for bin in kube-apiserver kube-controller-manager kube-scheduler; do
     static_image "$registry/$bin:$KUBERNETES_VERSION" "$bin" "$kube"
     save "$registry/$bin:$KUBERNETES_VERSION"
@@ -114,7 +116,7 @@ COPY pause /pause
 USER 65535:65535
 ENTRYPOINT ["/pause"]
 DOCKERFILE
-  save "$registry/pause:$PAUSE_VERSION" "$(sandbox_image)"
+  save "$registry/pause:$PAUSE_VERSION" "$BUILD_IMAGE_PREFIX$(sandbox_image)"
   context=$WORK/coredns
   mkdir -p "$context" && cp "$tools/coredns" "$context/"
   build_image "$registry/coredns/coredns:$COREDNS_MODULE_VERSION" "$context" scratch <<'DOCKERFILE'
@@ -132,10 +134,10 @@ COPY kube-proxy /usr/local/bin/kube-proxy
 ENTRYPOINT ["/usr/local/bin/kube-proxy"]
 DOCKERFILE
   save "$registry/kube-proxy:$KUBERNETES_VERSION"
-  image=$(echo "$required" | grep "^$registry/etcd:")
-  [[ $image == "$registry/etcd:${ETCD_MODULE_VERSION#v}-0" ]] || die "kubeadm names $image; set ETCD_MODULE_VERSION in versions.env"
-  static_image "$image" etcd "$tools"
-  save "$image"
+  image=$(echo "$required" | grep "/etcd:")
+  [[ $image == "registry.k8s.io/etcd:${ETCD_MODULE_VERSION#v}-0" ]] || die "kubeadm names $image; set ETCD_MODULE_VERSION in versions.env"
+  static_image "$BUILD_IMAGE_PREFIX$image" etcd "$tools"
+  save "$BUILD_IMAGE_PREFIX$image"
 
   log "building the default CNI and storage images"
   context=$WORK/flannel

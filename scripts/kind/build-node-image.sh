@@ -66,6 +66,11 @@ import_images() {
     heavy docker exec -i "$BUILD_CONTAINER" ctr --namespace=k8s.io images import --label=io.cri-containerd.pinned=pinned \
       --all-platforms --no-unpack --digests - <"$archive" >/dev/null || die "ctr images import of $archive failed"
   done
+  local name
+  for name in $(docker exec "$BUILD_CONTAINER" ctr --namespace=k8s.io images list -q | grep "^$BUILD_IMAGE_PREFIX"); do
+    docker exec "$BUILD_CONTAINER" ctr --namespace=k8s.io images tag --force "$name" "${name#"$BUILD_IMAGE_PREFIX"}" >/dev/null
+    docker exec "$BUILD_CONTAINER" ctr --namespace=k8s.io images rm "$name" >/dev/null
+  done
   docker exec "$BUILD_CONTAINER" ctr --namespace=k8s.io images list -q | grep -v '^sha256:' >&2
   docker exec "$BUILD_CONTAINER" pkill containerd
   # (an exited containerd stays a zombie: the container's PID 1 is sleep, which reaps nothing)

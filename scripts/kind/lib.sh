@@ -79,6 +79,11 @@ in_chroot() {
     DEBIAN_FRONTEND=noninteractive "$@"
 }
 
+# The images kubeadm names are built in the host's Docker under this prefix (so that no image of
+# the host named registry.k8s.io/... is ever replaced or removed), and renamed without it in the
+# node's containerd.
+BUILD_IMAGE_PREFIX=sluice.local/kind-build/
+
 # The node image's own CNI and storage images (named by its /kind/manifests; built locally, never pushed).
 FLANNEL_IMAGE=sluice.local/kind/flannel:$FLANNEL_MODULE_VERSION
 LOCAL_PATH_PROVISIONER_IMAGE=sluice.local/kind/local-path-provisioner:$LOCAL_PATH_PROVISIONER_MODULE_VERSION
