@@ -48,7 +48,8 @@ main() {
   local v=k8s.io/component-base/version cv=k8s.io/client-go/pkg/version ldflags="-s -w"
   for p in $v $cv; do
     ldflags+=" -X $p.gitVersion=$KUBERNETES_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor"
-    ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
+    # no commit: the module zip has none (the default would be the placeholder "$Format:%H$")
+    ldflags+=" -X $p.gitCommit= -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
   done
   log "building ${BINARIES[*]} $KUBERNETES_VERSION (GOMAXPROCS=$GOMAXPROCS; a cold build takes tens of minutes)"
   (cd "$WORK" && CGO_ENABLED=0 heavy go build -mod=mod -trimpath -tags selinux,notest -ldflags "$ldflags" \

@@ -90,12 +90,13 @@ main() {
     echo "$image"
     return 0
   fi
-  require_cmd docker go gcc python3 jq debootstrap
+  require_cmd docker
   if docker image inspect "$image" >/dev/null 2>&1; then
     log "$image exists (inputs unchanged)"
     echo "$image"
     return 0
   fi
+  require_cmd go gcc python3 jq debootstrap
   log "building $image (cache: $KIND_NODE_CACHE/stages)"
   local kube tools manifests images rootfs
   kube=$(stage build-kubernetes.sh "$(files_hash kind/build-kubernetes.sh)")
