@@ -187,6 +187,6 @@ kind-down: ## Delete the kind cluster $(KIND_CLUSTER)
 	$(kind) delete cluster --name '$(KIND_CLUSTER)'
 
 .PHONY: dev
-dev: ## skaffold dev on $(KUBE_CONTEXT): build, deploy, sync edited .py files, port-forward (Ctrl-C removes it)
+dev: ## skaffold dev on $(KUBE_CONTEXT): build, deploy, sync edited .py files, port-forward (Ctrl-C removes it; its `kind load` goes through scripts/kind/docker)
 	scripts/require-tools.sh docker skaffold kubectl
-	PATH="$$(dirname "$(helm_bin)"):$$PATH" skaffold dev --kube-context '$(KUBE_CONTEXT)' --port-forward
+	PATH="$$(dirname "$(helm_bin)"):$(CURDIR)/scripts/kind:$$PATH" skaffold dev --kube-context '$(KUBE_CONTEXT)' --port-forward
