@@ -11,8 +11,11 @@ SOURCE ?= $(shell git remote get-url origin 2>/dev/null || echo unknown)
 
 # Kubernetes tools, pinned (scripts/require-tools.sh prints how to install each one). helm is the
 # one scripts/get-helm.sh finds or installs (4.1.4) unless HELM is set.
-KIND_VERSION ?= v0.29.0
-KUBECTL_VERSION ?= v1.33.1
+KIND_VERSION ?= v0.33.0
+KUBECTL_VERSION ?= v1.36.4
+# The node image kind $(KIND_VERSION) publishes for Kubernetes 1.36 (its release notes); where it
+# cannot be pulled, `make kind-up` builds one locally (`make kind-node-image`, scripts/kind/).
+KIND_NODE_IMAGE ?= kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed
 SKAFFOLD_VERSION ?= v2.16.1
 KEDA_VERSION ?= 2.20.2
 KUBE_PROMETHEUS_STACK_VERSION ?= 88.5.0
@@ -22,8 +25,12 @@ KUBE_CONTEXT ?= kind-$(KIND_CLUSTER)
 NAMESPACE ?= sluice
 DEPLOY_ARGS ?=
 HELM ?=
-export KIND_VERSION KUBECTL_VERSION SKAFFOLD_VERSION
+export KIND_VERSION KUBECTL_VERSION SKAFFOLD_VERSION KIND_NODE_IMAGE
 helm_bin = $(or $(HELM),$$(scripts/get-helm.sh))
+# Tools the project installs (scripts/get-helm.sh, scripts/get-kind-tools.sh) come first.
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
+# kind runs docker through scripts/kind/docker, which maps --privileged where the host refuses it.
+kind = PATH="$(CURDIR)/scripts/kind:$$PATH" kind
 
 ##@ General
 .PHONY: help
@@ -140,11 +147,20 @@ dashboard-preview: venv system-deps ## Render the dashboard's main panels from a
 
 ##@ Kubernetes: kind, skaffold and the end-to-end suite (docs/e2e.md)
 .PHONY: kind-up
-kind-up: ## Create the kind cluster $(KIND_CLUSTER) from $(KIND_CONFIG) (kept if it exists)
+kind-up: ## Create the kind cluster $(KIND_CLUSTER) from $(KIND_CONFIG) (kept if it exists) on $(KIND_NODE_IMAGE), or on a local node image where that cannot be pulled
 	scripts/require-tools.sh docker kind kubectl
-	@if kind get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)'; then echo "kind cluster $(KIND_CLUSTER) exists"; \
-	else kind create cluster --name '$(KIND_CLUSTER)' --config '$(KIND_CONFIG)' --wait 120s; fi
+	@if $(kind) get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)'; then echo "kind cluster $(KIND_CLUSTER) exists"; \
+	else image=$$(scripts/kind/node-image.sh | tail -n 1) && \
+	  $(kind) create cluster --name '$(KIND_CLUSTER)' --config '$(KIND_CONFIG)' --image "$$image" --wait 300s; fi
 	kubectl --context '$(KUBE_CONTEXT)' get nodes
+
+.PHONY: kind-tools
+kind-tools: ## Install kind $(KIND_VERSION) and kubectl $(KUBECTL_VERSION) into .tools/bin from Debian's packages (no official download needed)
+	scripts/get-kind-tools.sh
+
+.PHONY: kind-node-image
+kind-node-image: ## Build a kind node image for $(KIND_NODE_IMAGE)'s Kubernetes from Debian packages and Go modules (no registry; cached by its inputs)
+	scripts/kind/build-node-image.sh
 
 .PHONY: kind-load
 kind-load: ## Load sluice/{producer,consumer}:$(IMAGE_TAG) (from `make images`) and a :$(IMAGE_TAG)-next copy into kind
@@ -152,7 +168,7 @@ kind-load: ## Load sluice/{producer,consumer}:$(IMAGE_TAG) (from `make images`) 
 	@for svc in producer consumer; do \
 	  docker image inspect "sluice/$$svc:$(IMAGE_TAG)" >/dev/null 2>&1 || { echo "no image sluice/$$svc:$(IMAGE_TAG); run \`make images\` first" >&2; exit 1; }; \
 	  docker tag "sluice/$$svc:$(IMAGE_TAG)" "sluice/$$svc:$(IMAGE_TAG)-next"; \
-	  kind load docker-image --name '$(KIND_CLUSTER)' "sluice/$$svc:$(IMAGE_TAG)" "sluice/$$svc:$(IMAGE_TAG)-next"; \
+	  $(kind) load docker-image --name '$(KIND_CLUSTER)' "sluice/$$svc:$(IMAGE_TAG)" "sluice/$$svc:$(IMAGE_TAG)-next"; \
 	done
 
 .PHONY: deploy
@@ -187,9 +203,9 @@ e2e: venv ## Run k8s-tests on the kind cluster (after kind-up, images, kind-load
 .PHONY: kind-down
 kind-down: ## Delete the kind cluster $(KIND_CLUSTER)
 	scripts/require-tools.sh kind
-	kind delete cluster --name '$(KIND_CLUSTER)'
+	$(kind) delete cluster --name '$(KIND_CLUSTER)'
 
 .PHONY: dev
-dev: ## skaffold dev on $(KUBE_CONTEXT): build, deploy, sync edited .py files, port-forward (Ctrl-C removes it)
+dev: ## skaffold dev on $(KUBE_CONTEXT): build, deploy, sync edited .py files, port-forward (Ctrl-C removes it; its `kind load` goes through scripts/kind/docker)
 	scripts/require-tools.sh docker skaffold kubectl
-	PATH="$$(dirname "$(helm_bin)"):$$PATH" skaffold dev --kube-context '$(KUBE_CONTEXT)' --port-forward
+	PATH="$$(dirname "$(helm_bin)"):$(CURDIR)/scripts/kind:$$PATH" skaffold dev --kube-context '$(KUBE_CONTEXT)' --port-forward

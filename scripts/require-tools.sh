@@ -6,15 +6,15 @@ set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-KIND_VERSION=${KIND_VERSION:-v0.29.0}
-KUBECTL_VERSION=${KUBECTL_VERSION:-v1.33.1}
+KIND_VERSION=${KIND_VERSION:-v0.33.0}
+KUBECTL_VERSION=${KUBECTL_VERSION:-v1.36.4}
 SKAFFOLD_VERSION=${SKAFFOLD_VERSION:-v2.16.1}
 
 # How to install tool $1 at its pinned version (linux-amd64; other platforms: the linked page).
 install_hint() {
   case $1 in
-    kind) echo "curl -fsSLo /usr/local/bin/kind https://kind.sigs.k8s.io/dl/$KIND_VERSION/kind-linux-amd64 && chmod +x /usr/local/bin/kind  (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)" ;;
-    kubectl) echo "curl -fsSLo /usr/local/bin/kubectl https://dl.k8s.io/release/$KUBECTL_VERSION/bin/linux/amd64/kubectl && chmod +x /usr/local/bin/kubectl  (https://kubernetes.io/docs/tasks/tools/)" ;;
+    kind) echo "curl -fsSLo /usr/local/bin/kind https://kind.sigs.k8s.io/dl/$KIND_VERSION/kind-linux-amd64 && chmod +x /usr/local/bin/kind  (https://kind.sigs.k8s.io/docs/user/quick-start/#installation), or \`make kind-tools\` (from Debian's packages, into .tools/bin)" ;;
+    kubectl) echo "curl -fsSLo /usr/local/bin/kubectl https://dl.k8s.io/release/$KUBECTL_VERSION/bin/linux/amd64/kubectl && chmod +x /usr/local/bin/kubectl  (https://kubernetes.io/docs/tasks/tools/), or \`make kind-tools\`" ;;
     skaffold) echo "curl -fsSLo /usr/local/bin/skaffold https://storage.googleapis.com/skaffold/releases/$SKAFFOLD_VERSION/skaffold-linux-amd64 && chmod +x /usr/local/bin/skaffold  (https://skaffold.dev/docs/install/)" ;;
     docker) echo "make system-deps  (or https://docs.docker.com/engine/install/)" ;;
     helm) echo "scripts/get-helm.sh  (installs a pinned helm into .tools/)" ;;

@@ -66,7 +66,22 @@ def test_e2e_creates_kind_from_the_repos_config_loads_images_runs_the_suite_and_
 
 def test_pinned_versions_match_the_makefile():
     makefile = (REPO / "Makefile").read_text()
-    pinned = dict(re.findall(r"^(\w+_VERSION|KIND_CLUSTER) \?= (\S+)$", makefile, re.MULTILINE))
+    pinned = dict(re.findall(r"^(\w+_VERSION|KIND_CLUSTER|KIND_NODE_IMAGE) \?= (\S+)$", makefile, re.MULTILINE))
     env = load("e2e.yml")["env"]
-    for key in ("KIND_VERSION", "KIND_CLUSTER", "KEDA_VERSION"):
+    for key in ("KIND_VERSION", "KUBECTL_VERSION", "KIND_NODE_IMAGE", "KIND_CLUSTER", "KEDA_VERSION"):
         assert env[key] == pinned[key], key
+
+
+def test_kind_action_creates_the_cluster_on_the_pinned_node_image_and_kubectl():
+    steps = load("e2e.yml")["jobs"]["kind"]["steps"]
+    kind = next(s for s in steps if s.get("uses", "").startswith("helm/kind-action@"))
+    assert kind["with"]["node_image"] == "${{ env.KIND_NODE_IMAGE }}"
+    assert kind["with"]["kubectl_version"] == "${{ env.KUBECTL_VERSION }}"
+
+
+def test_the_pinned_node_image_is_the_kubernetes_minor_the_local_node_image_builds():
+    makefile = (REPO / "Makefile").read_text()
+    node_image = re.search(r"^KIND_NODE_IMAGE \?= kindest/node:(v\d+\.\d+)\.\d+@sha256:[0-9a-f]{64}$", makefile, re.MULTILINE)
+    assert node_image, "KIND_NODE_IMAGE must pin kindest/node by tag and digest"
+    local = re.search(r"^KUBERNETES_VERSION=(v\d+\.\d+)\.\d+$", (REPO / "scripts/kind/versions.env").read_text(), re.MULTILINE)
+    assert local and local.group(1) == node_image.group(1)
