@@ -33,6 +33,9 @@ class KindSettings:
     helm: str = "helm"
     kubectl: str = "kubectl"
     keep: bool = False
+    #: ``repository:tag`` of a broker image already in the nodes (``kind load``) instead of the
+    #: chart's official one: the RabbitMQ 4.3.6 test image where no registry is reachable.
+    broker_image: str = ""
     values_files: tuple[Path, ...] = field(default=(KIND_DIR / "values-e2e.yaml",))
 
     @property
@@ -42,13 +45,14 @@ class KindSettings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> KindSettings:
         """Read ``KIND_CLUSTER``, ``SLUICE_E2E_NAMESPACE``, ``SLUICE_E2E_RELEASE``, ``IMAGE_TAG``,
-        ``SLUICE_E2E_UPGRADE_TAG``, ``HELM``, ``KUBECTL`` and ``SLUICE_E2E_KEEP``."""
+        ``SLUICE_E2E_UPGRADE_TAG``, ``HELM``, ``KUBECTL``, ``SLUICE_E2E_KEEP`` and ``SLUICE_E2E_BROKER_IMAGE``."""
         env = dict(os.environ if environ is None else environ)
         tag = env.get("IMAGE_TAG", "dev")
         return cls(cluster=env.get("KIND_CLUSTER", "sluice-e2e"), namespace=env.get("SLUICE_E2E_NAMESPACE", "sluice-e2e"),
                    release=env.get("SLUICE_E2E_RELEASE", "sluice"), image_tag=tag,
                    upgrade_tag=env.get("SLUICE_E2E_UPGRADE_TAG", f"{tag}-next"), helm=env.get("HELM", "helm"),
-                   kubectl=env.get("KUBECTL", "kubectl"), keep=env.get("SLUICE_E2E_KEEP", "") == "1")
+                   kubectl=env.get("KUBECTL", "kubectl"), keep=env.get("SLUICE_E2E_KEEP", "") == "1",
+                   broker_image=env.get("SLUICE_E2E_BROKER_IMAGE", ""))
 
 
 def check_context(contexts: Iterable[str], settings: KindSettings) -> None:
@@ -70,7 +74,18 @@ def helm_install_args(settings: KindSettings, *, tag: str, keda: bool) -> list[s
             "--kube-context", settings.context, "--namespace", settings.namespace, "--create-namespace",
             *(arg for path in values for arg in ("--values", str(path))),
             "--set", f"producer.image.tag={tag}", "--set", f"consumer.image.tag={tag}",
+            *_broker_image_args(settings.broker_image),
             "--wait", "--timeout", HELM_TIMEOUT]
+
+
+def _broker_image_args(image: str) -> list[str]:
+    if not image:
+        return []
+    repository, separator, tag = image.rpartition(":")
+    if not separator or not repository or "/" in tag:
+        raise ValueError(f"SLUICE_E2E_BROKER_IMAGE must be repository:tag, not {image!r}")
+    return ["--set", f"rabbitmq.image.repository={repository}", "--set", f"rabbitmq.image.tag={tag}",
+            "--set", "rabbitmq.image.pullPolicy=Never"]
 
 
 def leftovers(objects: Iterable[tuple[str, str, dict[str, str]]], release: str) -> list[str]:

@@ -50,6 +50,20 @@ def test_keda_adds_its_values_file_last():
     assert values[-1].is_file()
 
 
+def test_a_local_broker_image_replaces_the_official_one_and_is_never_pulled():
+    settings = KindSettings.from_env({"SLUICE_E2E_BROKER_IMAGE": "sluice/rabbitmq-test:4.3.6"})
+    args = helm_install_args(settings, tag="dev", keda=False)
+    assert {"rabbitmq.image.repository=sluice/rabbitmq-test", "rabbitmq.image.tag=4.3.6",
+            "rabbitmq.image.pullPolicy=Never"} <= set(args)
+    assert not [a for a in helm_install_args(KindSettings(), tag="dev", keda=False) if a.startswith("rabbitmq.")]
+
+
+@pytest.mark.parametrize("image", ["rabbitmq", "localhost:5000/rabbitmq", ":4.3.6"])
+def test_a_broker_image_without_a_tag_is_refused(image):
+    with pytest.raises(ValueError, match="SLUICE_E2E_BROKER_IMAGE must be repository:tag"):
+        helm_install_args(KindSettings(broker_image=image), tag="dev", keda=False)
+
+
 def test_leftovers_are_the_releases_objects_only():
     objects = [("PersistentVolumeClaim", "data-sluice-rabbitmq-0", {"app.kubernetes.io/instance": "sluice"}),
                ("Secret", "sluice-rabbitmq", {"app.kubernetes.io/instance": "sluice"}),
