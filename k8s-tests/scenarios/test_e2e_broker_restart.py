@@ -6,7 +6,7 @@ import pytest
 
 from sluice_e2e.deployment import Deployment
 from sluice_e2e.scenario import DELIVERY_DEADLINE, EventFlow
-from sluice_testing.soak import record_recovery
+from sluice_testing.soak import record_recovery, resumed_after
 from sluice_testing.waiting import wait_for
 
 
@@ -19,7 +19,7 @@ def test_a_broker_restart_loses_no_confirmed_event(deployment: Deployment, hard:
         fault_at = deployment.restart_broker(hard=hard)
         # Then publishing resumes once it is back
         flow.wait_confirmed(100)
-        record_recovery(next(done for sent, done in flow.confirmed_at if sent > fault_at) - fault_at)
+        record_recovery(resumed_after(fault_at, flow.confirmed_at))
     # And every event the producer confirmed, before, during or after the restart, is delivered
     wait_for(lambda: set(flow.confirmed) <= set(deployment.sink.deliveries()), timeout=DELIVERY_DEADLINE,
              what=f"all {len(flow.confirmed)} confirmed events delivered")

@@ -3,8 +3,9 @@
 Usage: ``python -m sluice_testing.soak --runs 20 [--versions 4.3.6,4.0.5]``. Each run is one pytest
 process over :data:`SOAK_TESTS` against a fresh broker of that version (scripts/rabbitmq.sh); its
 JUnit report gives each test's outcome. Tests that can tell how long the pipeline took to confirm an
-event sent after the fault (so that only the restarted broker can have confirmed it) report it with
-:func:`record_recovery`; the chaos rounds measure throughput recovery instead, in their own table. At the end a table per version
+event again after the fault report it with :func:`record_recovery` (:func:`resumed_after`: the end of
+the longest pause in confirms after the fault); the chaos rounds measure throughput recovery
+instead, in their own table. At the end a table per version
 and test: runs, passes, and the time to the first confirm after the fault (median / max). Exit
 status 0 only when every run of every test passed.
 """
@@ -23,7 +24,7 @@ import xml.etree.ElementTree as ElementTree
 from collections import defaultdict
 from pathlib import Path
 
-__all__ = ["SOAK_TESTS", "main", "record_recovery"]
+__all__ = ["SOAK_TESTS", "main", "record_recovery", "resumed_after"]
 
 REPO = Path(__file__).resolve().parents[2]
 #: The broker-restart and broker-SIGKILL tests: the local end-to-end scenario, the producer's own
@@ -38,10 +39,26 @@ SOAK_TESTS = (
 LOG_VARIABLE = "SLUICE_SOAK_LOG"
 
 
-def record_recovery(seconds: float) -> None:
-    """Report the seconds from a fault to the first confirm of an event sent after it, for the running test."""
+def resumed_after(fault_at: float, confirmed_at: list[float]) -> float | None:
+    """Seconds from ``fault_at`` to the confirm that ended the longest pause in confirms after it.
+
+    ``confirmed_at`` holds the moments of the confirms, in order. The broker dies a moment after the
+    fault is started (a graceful stop takes seconds), and the confirms it still gives meanwhile are
+    not a recovery: the outage is the longest pause after the fault, and publishing resumed at its
+    end. None when no confirm came after the fault.
+    """
+    after = [t for t in confirmed_at if t > fault_at]
+    if not after:
+        return None
+    previous = [fault_at, *after[:-1]]
+    _gap, resumed = max((t - p, t) for p, t in zip(previous, after, strict=True))
+    return resumed - fault_at
+
+
+def record_recovery(seconds: float | None) -> None:
+    """Report the seconds from a fault until publishing resumed (:func:`resumed_after`), for the running test."""
     path = os.environ.get(LOG_VARIABLE)
-    if not path:
+    if not path or seconds is None:
         return
     test = os.environ.get("PYTEST_CURRENT_TEST", "unknown").rsplit(" ", 1)[0]
     with open(path, "a", encoding="utf-8") as log:

@@ -10,7 +10,7 @@ import requests
 
 from sluice_common.amqp import RECONNECT_MAX_S
 from sluice_testing.events import READING
-from sluice_testing.soak import record_recovery
+from sluice_testing.soak import record_recovery, resumed_after
 from sluice_testing.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -24,8 +24,8 @@ class IngestLoad:
     def __init__(self, url: str) -> None:
         self.url = url
         self.accepted: list[str] = []
-        #: (sent, answered 202) ``time.monotonic()`` of each accepted batch, in order.
-        self.accepted_at: list[tuple[float, float]] = []
+        #: When each batch was answered 202 (``time.monotonic()``), in order.
+        self.accepted_at: list[float] = []
         self.statuses: dict[int | str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -44,7 +44,6 @@ class IngestLoad:
             ids = [f"b-{self._next + i}" for i in range(BATCH)]
             self._next += BATCH
             events = [{"type": "sensor.reading", "data": READING, "id": event_id} for event_id in ids]
-            sent = time.monotonic()
             try:
                 status: int | str = requests.post(self.url + "/events", json=events, timeout=30).status_code
             except requests.RequestException as e:
@@ -52,7 +51,7 @@ class IngestLoad:
             self.statuses[status] = self.statuses.get(status, 0) + 1
             if status == 202:
                 self.accepted.extend(ids)
-                self.accepted_at.append((sent, time.monotonic()))
+                self.accepted_at.append(time.monotonic())
             else:
                 self._stop.wait(0.05)  # the broker is away: do not spin
 
@@ -86,7 +85,7 @@ def test_no_confirmed_event_is_lost_when_the_broker_restarts_during_publishing(
             connection_log = [line for line in producer.logs().splitlines() if "sluice.amqp" in line]
             raise AssertionError(f"{e}; answers {load.statuses}; producer's connection log:\n"
                                  + "\n".join(connection_log[-30:])) from None
-        record_recovery(next(done for sent, done in load.accepted_at if sent > fault_at) - fault_at)
+        record_recovery(resumed_after(fault_at, load.accepted_at))
     queued = [m.message_id for m in private_broker.drain(f"{prefix}.default")]
     # And every event answered 202 is in the queue: none lost (events answered 503 may be there too)
     assert set(load.accepted) <= set(queued), f"lost: {sorted(set(load.accepted) - set(queued))[:20]}"
