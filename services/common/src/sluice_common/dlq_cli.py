@@ -139,10 +139,19 @@ def _stats(queue: DeadLetterQueue, where: Filter, args: argparse.Namespace, out:
     return 0
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def _show(queue: DeadLetterQueue, where: Filter, args: argparse.Namespace, out: TextIO, _err: TextIO) -> int:
-    """``list`` (one line each) and ``peek`` (headers and body): the first matching letters, left in place."""
+    """``list`` (one line each) and ``peek`` (headers and body): the first matching letters, left in place.
+
+    They are shown oldest death first (letters without a time of death last, in queue order): the
+    broker's own order is not stable, since RabbitMQ 4.3 may put two letters that a browse returned
+    back in the other order.
+    """
     detail = args.dlq_command == "peek"
     letters = queue.peek(where, count=args.count, scan=args.scan)
+    letters.sort(key=lambda d: (d.dead_at is None, d.dead_at or _EPOCH))
     if args.json:
         _print_json([_letter_json(d, body=detail) for d in letters], out)
         return 0
