@@ -125,12 +125,26 @@ class Broker:
 
     # -- container control (only for a broker this module started) ------------------------------
 
-    def restart(self, *, hard: bool = False) -> None:
-        """Restart the container on the same volume (``hard``: SIGKILL first); its ports stay the same."""
+    def restart(self, *, hard: bool = False, durable_first: bool = True) -> float:
+        """Restart the container on the same volume; its ports stay the same.
+
+        Parameters:
+            hard: SIGKILL it instead of stopping it cleanly; by default only once every quorum
+                queue's registration is on disk (:meth:`wait_durable`), since one killed within
+                about 2 s of its declaration can lose its replica (:data:`RA_REGISTERED_ON_DISK`).
+            durable_first: False kills at once, as tests/chaos/test_queue_lost.py does on purpose.
+
+        Returns:
+            The moment (``time.monotonic()``) the stop or the kill began.
+        """
         assert self.name, "only a broker started by the tests can be restarted"
+        if hard and durable_first:
+            self.wait_durable()
+        fault_at = time.monotonic()
         fresh = Broker.from_env_lines(_script("kill" if hard else "restart", self.name), name=self.name)
         self.amqp_url, self.management_url, self.metrics_url = fresh.amqp_url, fresh.management_url, fresh.metrics_url
         self.amqps_url = fresh.amqps_url
+        return fault_at
 
     def durable_quorum_queues(self) -> set[str]:
         """The quorum queues whose registration the broker holds on disk (:data:`RA_REGISTERED_ON_DISK`)."""
@@ -142,16 +156,17 @@ class Broker:
         # Ra names a quorum queue's server after its vhost and name: '%2F_sluice.default' for vhost /.
         return {line.split("_", 1)[1] for line in result.stdout.split() if line.startswith("%2F_")}
 
-    def wait_durable(self, prefix: str, *, timeout: float = 60.0) -> float:
+    def wait_durable(self, prefix: str = "", *, timeout: float = 60.0) -> float:
         """Wait until every quorum queue whose name starts with ``prefix`` would survive a SIGKILL; returns the seconds waited.
 
         The broker says so itself: each queue's registration is in its ``names.dets`` on disk.
         """
         started = time.monotonic()
-        wanted = set(self.quorum_queue_names(prefix))
-        assert wanted, f"no quorum queue starts with {prefix!r}"
-        wait_for(lambda: wanted <= self.durable_quorum_queues(), timeout=timeout, interval=0.2,
-                 what=f"the registrations of {sorted(wanted)} on disk")
+        wanted = set(self.queue_names(prefix, queue_type="quorum"))
+        assert wanted or not prefix, f"no quorum queue starts with {prefix!r}"
+        if wanted:
+            wait_for(lambda: wanted <= self.durable_quorum_queues(), timeout=timeout, interval=0.2,
+                     what=f"the registrations of {sorted(wanted)} on disk")
         return time.monotonic() - started
 
     # What follows reads the broker's state with rabbitmqctl in a container the tests started: the
@@ -223,14 +238,11 @@ class Broker:
         """Remove a policy set with :meth:`set_policy`."""
         self._api("DELETE", f"/api/policies/%2F/{urllib.parse.quote(name, safe='')}")
 
-    def quorum_queue_names(self, prefix: str) -> list[str]:
-        """Names of the quorum queues starting with ``prefix``."""
+    def queue_names(self, prefix: str, *, queue_type: str | None = None) -> list[str]:
+        """Names of the queues starting with ``prefix`` (of ``queue_type`` only, e.g. ``quorum``, if given)."""
         queues = self._api("GET", "/api/queues/%2F?columns=name,type").json()
-        return sorted(q["name"] for q in queues if q["name"].startswith(prefix) and q.get("type") == "quorum")
-
-    def queue_names(self, prefix: str) -> list[str]:
-        """Names of the queues starting with ``prefix``."""
-        return sorted(q["name"] for q in self._api("GET", "/api/queues/%2F?columns=name").json() if q["name"].startswith(prefix))
+        return sorted(q["name"] for q in queues
+                      if q["name"].startswith(prefix) and queue_type in (None, q.get("type")))
 
     def delete_queue(self, name: str) -> None:
         """Delete one queue and its messages, as an operator could by hand."""

@@ -10,8 +10,9 @@ registration; on restart the broker logs ``name_not_registered`` and:
 - 4.3.6 starts the replica afresh and empty: the queue works again, and what it held is gone.
   No client can tell; the broker's log is the only witness (docs/runbooks.md, SluiceQueueUnavailable).
 
-Every "restart loses nothing" test kills the broker only once :meth:`Broker.wait_durable` says the
-registrations are on disk; this test is the one that kills it before.
+Every "restart loses nothing" test kills the broker with ``Broker.restart(hard=True)``, which waits
+until :meth:`Broker.wait_durable` says the registrations are on disk; this test is the one that
+kills it before (``durable_first=False``).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def test_a_broker_killed_before_a_queue_is_durable_loses_it_and_sluice_says_so()
                 for i in range(5):
                     broker.publish(f"{prefix}.events", "sensor.reading", json.dumps(READING).encode(),
                                    message_id=f"{prefix}-{i}")
-                broker.restart(hard=True)
+                broker.restart(hard=True, durable_first=False)
                 if _lost(broker, work):
                     break
                 consumer.kill()

@@ -60,11 +60,8 @@ def restart_broker(rig: Rig, rng: random.Random) -> int:
 
 
 def kill_broker(rig: Rig, rng: random.Random) -> int:
-    """SIGKILL the broker, once its queues are durable, and start it again on the same volume and ports."""
+    """SIGKILL the broker, once its queues are durable (Broker.restart), and start it again on the same volume and ports."""
     budget = _broker_budget(rig)
-    # A quorum queue killed within about 2 s of its declaration can lose its replica (broker.py,
-    # RA_REGISTERED_ON_DISK): that is a fault of the broker, reproduced in tests/chaos/test_queue_lost.py.
-    rig.broker.wait_durable(rig.prefix)
     rig.broker.restart(hard=True)
     return budget
 

@@ -612,9 +612,9 @@ class Publisher(_Session):
     def _on_tick(self) -> None:
         if self.stalled or not self._unconfirmed:
             return
-        now = time.monotonic()
         oldest = next(iter(self._unconfirmed.values()))
-        if now - max(oldest.published_at, self._last_confirm) < CONFIRM_STALL_S:
+        waited = time.monotonic() - max(oldest.published_at, self._last_confirm)
+        if waited < CONFIRM_STALL_S:
             return
         # Confirms of a quorum queue come from its leader: none at all means a queue the messages
         # are routed to does not answer (a lost Raft member after a crash, say), not a slow broker.
@@ -624,7 +624,7 @@ class Publisher(_Session):
         self._log.error(
             "No confirm from the broker for %.0fs while %d message(s) wait for one (routing keys %s of "
             "exchange %r): a queue they are routed to does not answer. Runbook: %s.",
-            now - max(oldest.published_at, self._last_confirm), len(self._unconfirmed), ", ".join(keys[:5]),
+            waited, len(self._unconfirmed), ", ".join(keys[:5]),
             self._exchange, UNAVAILABLE_RUNBOOK,
         )
 
@@ -755,8 +755,7 @@ class Consumer(_Session):
         """Give up on a connection whose declarations or ``basic.consume`` got no answer in time."""
         if generation != self._generation or self.ready or self._paused or self._stopping.is_set():
             return
-        queue = self._awaiting[0] if self._awaiting else self._topology.work.name
-        self._queue_failed(queue, f"no answer within {SUBSCRIBE_TIMEOUT_S:g}s")
+        self._queue_failed(self._oldest_awaiting(), f"no answer within {SUBSCRIBE_TIMEOUT_S:g}s")
         self._close_connection()
 
     def _sent(self, queue: str, callback: Callable[[Any], None], *, proves: bool = True) -> Callable[[Any], None]:
@@ -775,6 +774,10 @@ class Consumer(_Session):
             callback(frame)
 
         return answered
+
+    def _oldest_awaiting(self) -> str:
+        """The queue whose operation has waited longest for an answer: the one a failure is charged to."""
+        return self._awaiting[0] if self._awaiting else self._topology.work.name
 
     def _queue_failed(self, queue: str, reason: str) -> None:
         self._failures[queue] += 1
@@ -799,8 +802,7 @@ class Consumer(_Session):
 
     def _on_channel_closed(self, channel: Any, reason: BaseException) -> None:
         if isinstance(reason, pika.exceptions.ChannelClosedByBroker) and reason.reply_code == INTERNAL_ERROR:
-            queue = self._awaiting[0] if self._awaiting else self._topology.work.name
-            self._queue_failed(queue, describe(reason))
+            self._queue_failed(self._oldest_awaiting(), describe(reason))
         super()._on_channel_closed(channel, reason)
 
     def _on_broker_cancel(self, frame: Any) -> None:

@@ -68,12 +68,9 @@ def test_no_confirmed_event_is_lost_when_the_broker_restarts_during_publishing(
     with IngestLoad(producer.url) as load:
         wait_for(lambda: len(load.accepted) >= 100, timeout=30, what="100 events accepted")
         # When the broker restarts while events keep coming (a SIGKILL only once the broker holds the
-        # queues' registrations on disk: one killed sooner can lose its replica, which
+        # queues' registrations on disk, Broker.restart: one killed sooner can lose its replica, which
         # tests/chaos/test_queue_lost.py reproduces)
-        if hard:
-            private_broker.wait_durable(prefix)
-        fault_at = time.monotonic()
-        private_broker.restart(hard=hard)
+        fault_at = private_broker.restart(hard=hard)
         after = len(load.accepted)
         # Then the producer reconnects by itself and accepts again
         # Reconnection backs off up to RECONNECT_MAX_S between attempts; on a loaded machine a slow restart
