@@ -14,6 +14,7 @@ Everything here speaks through :class:`QueueClient`; the parsing and filtering h
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ MAX_SCAN = 65535
 REPLAY_WINDOW = 100
 #: A browse ends after this long without a message: the queue has nothing more to give.
 IDLE_S = 1.0
+#: Sorts before every time of death.
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 #: Headers the consumer adds when it dead-letters; a replayed copy starts without them.
 _DEATH_HEADERS = (ATTEMPTS_HEADER, REASON_HEADER, ERROR_HEADER, DEAD_AT_HEADER, GROUP_HEADER)
 
@@ -293,16 +296,15 @@ class DeadLetterQueue:
         return stats
 
     def peek(self, where: Filter = Filter(), *, count: int, scan: int = MAX_SCAN) -> list[DeadLetter]:
-        """The first ``count`` dead letters that match, left in the queue."""
-        found: list[DeadLetter] = []
-        # Without a filter every letter matches, so holding ``count`` of them is enough.
-        prefetch = count if where.everything else scan
-        for dead, _tag in self.browse(limit=scan, prefetch=max(prefetch, 1)):
-            if where(dead):
-                found.append(dead)
-                if len(found) >= count:
-                    break
-        return found
+        """The ``count`` matching dead letters that died first, among the first ``scan``, left in the queue.
+
+        Oldest death first; letters without a time of death come last, in the order received. The
+        whole scan is read because the queue's own order is no stable way to choose them: a browse
+        puts its letters back, and a quorum queue may requeue two of them in the other order.
+        """
+        matching = (dead for dead, _tag in self.browse(limit=scan, prefetch=scan) if where(dead))
+        # nsmallest is stable, so letters dead at the same moment (or never stamped) keep their order
+        return heapq.nsmallest(count, matching, key=lambda dead: (dead.dead_at is None, dead.dead_at or _EPOCH))
 
     def replay(
         self,

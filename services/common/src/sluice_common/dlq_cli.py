@@ -80,9 +80,9 @@ def add_parser(commands: Any) -> None:
                               description=(__doc__ or "").replace("``", "`"), formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = dlq.add_subparsers(dest="dlq_command", required=True)
     sub.add_parser("stats", parents=parents, help="count dead letters by reason, with the oldest and newest")
-    listing = sub.add_parser("list", parents=parents, help="one line per dead letter, left in the queue")
+    listing = sub.add_parser("list", parents=parents, help="one line per dead letter, oldest death first, left in the queue")
     listing.add_argument("--limit", dest="count", type=_positive_int, default=50, help="show at most this many (default 50)")
-    peek = sub.add_parser("peek", parents=parents, help="headers and body of the first N dead letters, left in the queue")
+    peek = sub.add_parser("peek", parents=parents, help="headers and body of the N dead letters that died first, left in the queue")
     peek.add_argument("-n", "--count", type=_positive_int, default=1, help="how many (default 1)")
     replay = sub.add_parser("replay", parents=parents,
                             help="send dead letters back to work, attempts reset; each removed once its copy is confirmed")
@@ -139,19 +139,10 @@ def _stats(queue: DeadLetterQueue, where: Filter, args: argparse.Namespace, out:
     return 0
 
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
 def _show(queue: DeadLetterQueue, where: Filter, args: argparse.Namespace, out: TextIO, _err: TextIO) -> int:
-    """``list`` (one line each) and ``peek`` (headers and body): the first matching letters, left in place.
-
-    They are shown oldest death first (letters without a time of death last, in queue order): the
-    broker's own order is not stable, since RabbitMQ 4.3 may put two letters that a browse returned
-    back in the other order.
-    """
+    """``list`` (one line each) and ``peek`` (headers and body): the matching letters that died first, left in place."""
     detail = args.dlq_command == "peek"
     letters = queue.peek(where, count=args.count, scan=args.scan)
-    letters.sort(key=lambda d: (d.dead_at is None, d.dead_at or _EPOCH))
     if args.json:
         _print_json([_letter_json(d, body=detail) for d in letters], out)
         return 0

@@ -103,6 +103,20 @@ def test_peek_and_list_filter_by_reason_and_routing_key_and_remove_nothing(dlq, 
     assert rabbitmq.depth(mixed.dead.name) == 5
 
 
+def test_peek_and_list_show_the_letters_that_died_first_whatever_the_queue_order(dlq, rabbitmq, topology):
+    # Queue order and death order disagree, as after a browse the broker requeued out of order
+    for i in (2, 0, 1):
+        dead_letter(rabbitmq, topology, f"late-{i}", reason="rejected", key="sensor.reading",
+                    dead_at=f"2026-11-25T12:0{i}:00.000Z")
+    dead_letter(rabbitmq, topology, "unstamped", reason="rejected", key="sensor.reading", dead_at="not a time")
+    peeked = dlq("peek", "--json")
+    assert peeked.returncode == 0, peeked.stderr
+    assert [p["message_id"] for p in json.loads(peeked.stdout)] == ["late-0"]
+    listed = json.loads(dlq("list", "--json").stdout)
+    assert [entry["message_id"] for entry in listed] == ["late-0", "late-1", "late-2", "unstamped"]
+    assert rabbitmq.depth(topology.dead.name) == 4
+
+
 def test_looking_at_dead_letters_many_times_never_deletes_them(rabbitmq, mixed):
     # RabbitMQ 4 counts each look as a delivery; the dead-letter queue has no delivery limit
     with QueueClient(AmqpSettings(rabbitmq.amqp_url)) as client:
