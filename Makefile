@@ -197,8 +197,16 @@ monitoring: keda ## Install kube-prometheus-stack $(KUBE_PROMETHEUS_STACK_VERSIO
 e2e: venv ## Run k8s-tests on the kind cluster (after kind-up, images, kind-load; `make keda` for autoscaling)
 	scripts/require-tools.sh kubectl
 	@kubectl config get-contexts '$(KUBE_CONTEXT)' >/dev/null 2>&1 || { echo "no kube context $(KUBE_CONTEXT): run \`make kind-up\` first" >&2; exit 1; }
-	SLUICE_E2E=kind KIND_CLUSTER='$(KIND_CLUSTER)' IMAGE_TAG='$(IMAGE_TAG)' HELM="$(helm_bin)" \
+	SLUICE_E2E=kind KIND_CLUSTER='$(KIND_CLUSTER)' IMAGE_TAG='$(IMAGE_TAG)' HELM="$(helm_bin)" SLUICE_E2E_BROKER_IMAGE='$(SLUICE_E2E_BROKER_IMAGE)' \
 	  $(PY) -m pytest -p no:cacheprovider -v k8s-tests/scenarios
+
+.PHONY: kind-e2e
+kind-e2e: venv system-deps kind-tools images ## All of the above with no registry: kind-up (node image built if needed), kind-load, the RabbitMQ test image loaded, e2e, kind-down (KIND_KEEP=1 keeps the cluster)
+	$(MAKE) --no-print-directory kind-up
+	$(MAKE) --no-print-directory kind-load
+	broker=$$(scripts/rabbitmq.sh image | tail -n 1) && $(kind) load docker-image --name '$(KIND_CLUSTER)' "$$broker" && \
+	if $(MAKE) --no-print-directory e2e SLUICE_E2E_BROKER_IMAGE="$$broker"; then status=0; else status=$$?; fi; \
+	if [ "$${KIND_KEEP:-0}" != 1 ]; then $(MAKE) --no-print-directory kind-down; fi; exit $$status
 
 .PHONY: kind-down
 kind-down: ## Delete the kind cluster $(KIND_CLUSTER)

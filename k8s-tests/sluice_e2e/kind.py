@@ -167,7 +167,8 @@ class KindDeployment(Deployment):
         user, password = (urllib.parse.quote(data[key], safe="") for key in ("username", "password"))
         amqp, management = self._forward(f"svc/{self.broker_service}", 5672), self._forward(f"svc/{self.broker_service}", 15672)
         return Broker(f"amqp://{user}:{password}@127.0.0.1:{amqp}/%2F", f"http://{user}:{password}@127.0.0.1:{management}",
-                      name=None)
+                      name=None, exec_prefix=[self.settings.kubectl, "--context", self.settings.context, "--namespace",
+                                              self.ns, "exec", self.broker_pod, "--container", "rabbitmq", "--"])
 
     def ingest_url(self) -> str:
         return f"http://127.0.0.1:{self._forward(f'svc/{self.producer_service}', 8080)}/events"
@@ -233,6 +234,11 @@ class KindDeployment(Deployment):
 
     def restart_broker(self, *, hard: bool = False) -> float:
         old = _meta(self.core.read_namespaced_pod(self.broker_pod, self.ns)).uid
+        volume = self._broker_volume()
+        if hard:
+            # Killed only once it holds every queue's registration on disk, as Broker.restart does:
+            # one killed sooner can lose a queue (tests/chaos/test_queue_lost.py).
+            self._broker().wait_durable("sluice.")
         fault_at = time.monotonic()
         # hard: one second, then SIGKILL; RabbitMQ cannot shut down in that time. (0 would be a forced
         # deletion, which lets the StatefulSet start the new pod before the old container is gone.)
@@ -250,10 +256,20 @@ class KindDeployment(Deployment):
             return _meta(pod).uid != old and _pod_ready(pod)
 
         wait_for(replaced_and_ready, timeout=POD_DEADLINE, interval=1, what="the broker pod replaced and ready")
+        assert self._broker_volume() == volume, f"the broker came back on another volume: {volume} before"
         for key, forward in self._forwards.items():
             if key.startswith(f"svc/{self.broker_service}:"):
                 forward.restart()
         return fault_at
+
+    def _broker_volume(self) -> tuple[str, str]:
+        """The broker pod's PersistentVolumeClaim (``name (uid)``) and the PersistentVolume bound to it."""
+        spec = self.core.read_namespaced_pod(self.broker_pod, self.ns).spec
+        volumes = spec.volumes if spec else None
+        claims = [v.persistent_volume_claim.claim_name for v in volumes or [] if v.persistent_volume_claim]
+        assert len(claims) == 1, f"{self.broker_pod} mounts {claims}, not one data claim"
+        claim = self.core.read_namespaced_persistent_volume_claim(claims[0], self.ns)
+        return f"{claims[0]} ({_meta(claim).uid})", str(claim.spec.volume_name if claim.spec else None)
 
     def scale_consumers(self, replicas: int) -> None:
         if self.keda:

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-TARGETS = ["kind-up", "kind-tools", "kind-node-image", "kind-load", "deploy", "keda", "monitoring", "e2e", "kind-down", "dev"]
+TARGETS = ["kind-up", "kind-tools", "kind-node-image", "kind-load", "deploy", "keda", "monitoring", "e2e", "kind-e2e", "kind-down",
+           "dev"]
 
 
 def make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

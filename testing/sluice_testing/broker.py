@@ -13,7 +13,7 @@ import subprocess
 import time
 import urllib.parse
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,12 +110,16 @@ class Broker:
     """A running RabbitMQ: its URLs, and helpers that talk to it with pika and the management API."""
 
     def __init__(self, amqp_url: str, management_url: str, *, name: str | None, metrics_url: str = "",
-                 amqps_url: str = "") -> None:
+                 amqps_url: str = "", exec_prefix: Sequence[str] | None = None) -> None:
+        """``name``: the container the tests started (restart, kill, stop); ``exec_prefix``: the command
+        that runs a program in the broker's container (``docker exec <name>`` by default for a named one,
+        ``kubectl exec`` for a pod), for rabbitmqctl and :meth:`durable_quorum_queues`."""
         self.amqp_url = amqp_url
         self.management_url = management_url.rstrip("/")
         self.metrics_url = metrics_url
         self.amqps_url = amqps_url
         self.name = name
+        self.exec_prefix = list(exec_prefix) if exec_prefix else (["docker", "exec", name] if name else [])
 
     @classmethod
     def from_env_lines(cls, text: str, *, name: str | None) -> Broker:
@@ -148,11 +152,11 @@ class Broker:
 
     def durable_quorum_queues(self) -> set[str]:
         """The quorum queues whose registration the broker holds on disk (:data:`RA_REGISTERED_ON_DISK`)."""
-        assert self.name, "the broker's files are read only in a container the tests started"
-        result = subprocess.run(["docker", "exec", self.name, "sh", "-c", RA_REGISTERED_ON_DISK],
+        assert self.exec_prefix, "the broker's files are read only in a container the tests can exec into"
+        result = subprocess.run([*self.exec_prefix, "sh", "-c", RA_REGISTERED_ON_DISK],
                                 capture_output=True, text=True, timeout=60, check=False)
         if result.returncode != 0:
-            raise RuntimeError(f"reading {self.name}'s names.dets failed: {result.stderr[-2000:]}")
+            raise RuntimeError(f"reading the broker's names.dets failed: {result.stderr[-2000:]}")
         # Ra names a quorum queue's server after its vhost and name: '%2F_sluice.default' for vhost /.
         return {line.split("_", 1)[1] for line in result.stdout.split() if line.startswith("%2F_")}
 
@@ -169,12 +173,12 @@ class Broker:
                      what=f"the registrations of {sorted(wanted)} on disk")
         return time.monotonic() - started
 
-    # What follows reads the broker's state with rabbitmqctl in a container the tests started: the
+    # What follows reads the broker's state with rabbitmqctl in its container where the tests can: the
     # management API's statistics need management_metrics_collection, which the 4.3 test broker denies.
 
     def connections(self) -> list[dict[str, Any]]:
         """The open client connections: ``client_properties`` (a dict), ``ssl``, ``peer_cert_subject``."""
-        if not self.name:
+        if not self.exec_prefix:
             return list(self._api("GET", "/api/connections").json())
         rows = self._ctl_rows("list_connections", "client_properties", "ssl", "peer_cert_subject")
         return [{**row, "client_properties": {key: value for key, _type, value in row["client_properties"]}}
@@ -182,14 +186,14 @@ class Broker:
 
     def consumer_tags(self, queue: str) -> set[str]:
         """The tags of the consumers attached to ``queue``."""
-        if not self.name:
+        if not self.exec_prefix:
             return {d["consumer_tag"] for d in (self.queue(queue) or {}).get("consumer_details", [])}
         return {row["consumer_tag"] for row in self._ctl_rows("list_consumers", "queue_name", "consumer_tag")
                 if row["queue_name"] == queue}
 
     def messages(self, queue: str) -> int:
         """Messages in ``queue``, ready and unacknowledged (the broker's statistics: seconds behind)."""
-        if not self.name:
+        if not self.exec_prefix:
             return int((self.queue(queue) or {}).get("messages", -1))
         rows = [row for row in self._ctl_rows("list_queues", "name", "messages") if row["name"] == queue]
         return int(rows[0]["messages"]) if rows else -1
@@ -204,8 +208,8 @@ class Broker:
 
     def ctl(self, *args: str) -> str:
         """Run ``rabbitmqctl`` in the broker's container; returns its output."""
-        assert self.name, "rabbitmqctl runs only in a container the tests started"
-        result = subprocess.run(["docker", "exec", self.name, "rabbitmqctl", *args], capture_output=True,
+        assert self.exec_prefix, "rabbitmqctl runs only in a container the tests can exec into"
+        result = subprocess.run([*self.exec_prefix, "rabbitmqctl", *args], capture_output=True,
                                 text=True, timeout=60, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr[-2000:]}")
