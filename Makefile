@@ -183,6 +183,11 @@ keda: ## Install KEDA $(KEDA_VERSION) (queue-length autoscaling) into namespace 
 	"$(helm_bin)" upgrade --install keda keda --repo https://kedacore.github.io/charts --version '$(KEDA_VERSION)' \
 	  --kube-context '$(KUBE_CONTEXT)' --namespace keda --create-namespace --wait --timeout 10m
 
+.PHONY: metrics-server
+metrics-server: ## Build metrics-server (scripts/kind-addons/versions.env) from its Go module and install it in $(KIND_CLUSTER): the CPU HPA's resource metrics
+	scripts/require-tools.sh docker kind kubectl
+	KIND_CLUSTER='$(KIND_CLUSTER)' scripts/kind-addons/metrics-server.sh
+
 .PHONY: monitoring
 monitoring: keda ## Install kube-prometheus-stack $(KUBE_PROMETHEUS_STACK_VERSION) (Prometheus, Grafana) and KEDA
 	"$(helm_bin)" upgrade --install kube-prometheus-stack kube-prometheus-stack \
@@ -201,9 +206,10 @@ e2e: venv ## Run k8s-tests on the kind cluster (after kind-up, images, kind-load
 	  $(PY) -m pytest -p no:cacheprovider -v k8s-tests/scenarios
 
 .PHONY: kind-e2e
-kind-e2e: venv system-deps kind-tools images ## All of the above with no registry: kind-up (node image built if needed), kind-load, the RabbitMQ test image loaded, e2e, kind-down (KIND_KEEP=1 keeps the cluster)
+kind-e2e: venv system-deps kind-tools images ## All of the above with no registry: kind-up (node image built if needed), kind-load, metrics-server, the RabbitMQ test image loaded, e2e, kind-down (KIND_KEEP=1 keeps the cluster)
 	$(MAKE) --no-print-directory kind-up
 	$(MAKE) --no-print-directory kind-load
+	$(MAKE) --no-print-directory metrics-server
 	broker=$$(scripts/rabbitmq.sh image | tail -n 1) && $(kind) load docker-image --name '$(KIND_CLUSTER)' "$$broker" && \
 	if $(MAKE) --no-print-directory e2e SLUICE_E2E_BROKER_IMAGE="$$broker"; then status=0; else status=$$?; fi; \
 	if [ "$${KIND_KEEP:-0}" != 1 ]; then $(MAKE) --no-print-directory kind-down; fi; exit $$status

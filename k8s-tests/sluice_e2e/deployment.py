@@ -205,6 +205,16 @@ class Deployment(ABC):
         raise NotApplicable(f"not applicable to the {self.name} deployment: no autoscaler runs there "
                             "(docs/e2e.md; on kind with KEDA it runs)")
 
+    def cpu_autoscaling(self) -> tuple[int, int]:
+        """Turn on the consumers' CPU HorizontalPodAutoscaler, wait until it holds its minimum, and
+        return its (min, max) replicas; :meth:`reset` turns it off again.
+
+        Raises:
+            NotApplicable: this deployment has no CPU autoscaler (or no resource metrics).
+        """
+        raise NotApplicable(f"not applicable to the {self.name} deployment: no autoscaler runs there "
+                            "(docs/e2e.md; on kind with metrics-server it runs)")
+
     def helm_test(self) -> str:
         """Run ``helm test`` and return its output.
 

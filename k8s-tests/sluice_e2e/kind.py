@@ -80,6 +80,8 @@ class KindDeployment(Deployment):
         except Exception as e:  # noqa: BLE001 - any reason the API server does not answer
             raise KindUnavailable(f"the API server of {settings.context} does not answer ({e})") from None
         self.keda = self._has_crd("scaledobjects.keda.sh")
+        self.resource_metrics = self._api_available("v1beta1.metrics.k8s.io")
+        self._cpu_hpa = False
         self.ns = settings.namespace
         release = settings.release
         # The chart's names: <fullname>-<component>, and fullname is the release when it contains "sluice".
@@ -88,6 +90,8 @@ class KindDeployment(Deployment):
         self.consumer_deployment, self.broker_pod = f"{full}-consumer-{GROUP}", f"{full}-rabbitmq-0"
         self.consumer_selector = (f"app.kubernetes.io/instance={release},app.kubernetes.io/component=consumer,"
                                   f"sluice/consumer-group={GROUP}")
+        #: The image tag installed now: image_tag, and upgrade_tag after upgrade().
+        self._tag = settings.image_tag
         self._forwards: dict[str, PortForward] = {}
         self._installed = False
 
@@ -129,6 +133,20 @@ class KindDeployment(Deployment):
                 return False
             raise
         return True
+
+    def _api_available(self, name: str) -> bool:
+        """Whether the APIService ``name`` (an aggregated API, such as metrics-server's) is registered and available."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            service = client.ApiregistrationV1Api(self.api_client).read_api_service(name)
+        except ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+        conditions = service.status.conditions if service.status else None
+        return any(c.type == "Available" and c.status == "True" for c in conditions or [])
 
     def _install_sink(self) -> None:
         from kubernetes import client, utils
@@ -285,7 +303,8 @@ class KindDeployment(Deployment):
                                                    self.consumer_deployment, {"metadata": {"annotations": annotations}})
 
     def upgrade(self) -> None:
-        _run(helm_install_args(self.settings, tag=self.settings.upgrade_tag, keda=self.keda))
+        self._tag = self.settings.upgrade_tag
+        _run(helm_install_args(self.settings, tag=self._tag, keda=self.keda))
         self._wait_consumers_ready()
         self.reconnect()
 
@@ -296,6 +315,25 @@ class KindDeployment(Deployment):
         scaled: dict[str, Any] = self.custom.get_namespaced_custom_object(  # type: ignore[assignment]
             "keda.sh", "v1alpha1", self.ns, "scaledobjects", self.consumer_deployment)
         return int(scaled["spec"]["minReplicaCount"]), int(scaled["spec"]["maxReplicaCount"])
+
+    def cpu_autoscaling(self) -> tuple[int, int]:
+        if self.keda:
+            raise NotApplicable("KEDA scales the consumers in this cluster; the chart turns the CPU HPA off with keda.enabled")
+        if not self.resource_metrics:
+            raise NotApplicable("no resource metrics API in the cluster (`make metrics-server`): a CPU HPA cannot read "
+                                "the consumers' usage")
+        self._cpu_hpa = True
+        _run(helm_install_args(self.settings, tag=self._tag, keda=False, cpu_hpa=True))
+        from kubernetes import client
+
+        hpa = client.AutoscalingV2Api(self.api_client).read_namespaced_horizontal_pod_autoscaler(
+            self.consumer_deployment, self.ns)
+        assert hpa.spec is not None, f"HorizontalPodAutoscaler {self.consumer_deployment} without a spec"
+        low, high = int(hpa.spec.min_replicas or 1), int(hpa.spec.max_replicas)
+        # The upgrade drops the Deployment's replica count; the idle group settles at the minimum.
+        wait_for(lambda: self.consumer_replicas() == low, timeout=POD_DEADLINE, interval=2,
+                 what=f"the idle consumers at the HPA's minimum of {low}")
+        return low, high
 
     def helm_test(self) -> str:
         return self._helm("test", self.settings.release, "--timeout", "5m")
@@ -349,6 +387,11 @@ class KindDeployment(Deployment):
         return "\n".join(parts)
 
     def reset(self) -> None:
+        if self._cpu_hpa and self._installed:
+            # Back to the suite's fixed replica count: the CPU HPA scenario turned the HPA on.
+            _run(helm_install_args(self.settings, tag=self._tag, keda=self.keda))
+            self._wait_consumers_ready()
+        self._cpu_hpa = False
         if self.keda and self._installed:
             self._annotate_scaled_object({KEDA_PAUSE: None})  # None removes it: KEDA scales again
         super().reset()

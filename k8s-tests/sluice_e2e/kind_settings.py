@@ -67,9 +67,14 @@ def check_context(contexts: Iterable[str], settings: KindSettings) -> None:
                               f"(`make kind-up KIND_CLUSTER={settings.cluster}`)")
 
 
-def helm_install_args(settings: KindSettings, *, tag: str, keda: bool) -> list[str]:
-    """The ``helm upgrade --install --wait`` command line that installs (or upgrades to) ``tag``."""
-    values = [*settings.values_files, *([KIND_DIR / "values-keda.yaml"] if keda else [])]
+def helm_install_args(settings: KindSettings, *, tag: str, keda: bool, cpu_hpa: bool = False) -> list[str]:
+    """The ``helm upgrade --install --wait`` command line that installs (or upgrades to) ``tag``.
+
+    ``keda`` scales the consumers with KEDA (``values-keda.yaml``); otherwise ``cpu_hpa`` turns the
+    chart's CPU HorizontalPodAutoscaler on (``values-hpa.yaml``).
+    """
+    extra = "values-keda.yaml" if keda else "values-hpa.yaml" if cpu_hpa else None
+    values = [*settings.values_files, *([KIND_DIR / extra] if extra else [])]
     return [settings.helm, "upgrade", "--install", settings.release, str(REPO / "charts" / "sluice"),
             "--kube-context", settings.context, "--namespace", settings.namespace, "--create-namespace",
             *(arg for path in values for arg in ("--values", str(path))),

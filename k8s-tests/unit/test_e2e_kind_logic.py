@@ -50,6 +50,16 @@ def test_keda_adds_its_values_file_last():
     assert values[-1].is_file()
 
 
+def test_the_cpu_hpa_adds_its_values_file_unless_keda_scales():
+    def values(**flags: bool) -> list[Path]:
+        args = helm_install_args(KindSettings(), tag="dev", **flags)
+        return [Path(args[i + 1]) for i, a in enumerate(args) if a == "--values"]
+
+    assert values(keda=False, cpu_hpa=True) == [KIND_DIR / "values-e2e.yaml", KIND_DIR / "values-hpa.yaml"]
+    assert values(keda=True, cpu_hpa=True) == [KIND_DIR / "values-e2e.yaml", KIND_DIR / "values-keda.yaml"]
+    assert (KIND_DIR / "values-hpa.yaml").is_file()
+
+
 def test_a_local_broker_image_replaces_the_official_one_and_is_never_pulled():
     settings = KindSettings.from_env({"SLUICE_E2E_BROKER_IMAGE": "sluice/rabbitmq-test:4.3.6"})
     args = helm_install_args(settings, tag="dev", keda=False)
