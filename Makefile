@@ -183,6 +183,11 @@ keda: ## Install KEDA $(KEDA_VERSION) (queue-length autoscaling) into namespace 
 	"$(helm_bin)" upgrade --install keda keda --repo https://kedacore.github.io/charts --version '$(KEDA_VERSION)' \
 	  --kube-context '$(KUBE_CONTEXT)' --namespace keda --create-namespace --wait --timeout 10m
 
+.PHONY: kind-keda
+kind-keda: ## Build KEDA (scripts/kind-addons/versions.env) from its Go module and install it in $(KIND_CLUSTER), no registry needed; `make keda` installs upstream's chart instead
+	scripts/require-tools.sh docker kind kubectl
+	KIND_CLUSTER='$(KIND_CLUSTER)' scripts/kind-addons/keda.sh
+
 .PHONY: metrics-server
 metrics-server: ## Build metrics-server (scripts/kind-addons/versions.env) from its Go module and install it in $(KIND_CLUSTER): the CPU HPA's resource metrics
 	scripts/require-tools.sh docker kind kubectl

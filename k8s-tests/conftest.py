@@ -9,14 +9,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from sluice_e2e.deployment import Deployment, NotApplicable
 from sluice_e2e.local import LocalDeployment
 from sluice_testing.broker import Broker, owned_broker
+
+if TYPE_CHECKING:
+    from sluice_e2e.kind import KindDeployment
 
 #: How to run the scenarios on kind, for skip messages.
 HOW_TO_RUN_KIND = "run `make kind-up images kind-load keda e2e` (docs/e2e.md), or SLUICE_E2E=kind pytest k8s-tests on a kind context"
@@ -92,6 +97,45 @@ def deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
         if getattr(request.node, "rep_call_failed", False):
             print(local.logs())
         local.close()
+
+
+@pytest.fixture(scope="module", params=["local", "kind"])
+def broker_cluster_release(request: pytest.FixtureRequest) -> Iterator[KindDeployment]:
+    """The chart with a RabbitMQ cluster of 3 nodes (``values-broker-cluster.yaml``), in a namespace of
+    its own, installed for the scenarios of one module and removed afterwards. Kind only: the local
+    deployment runs one broker container."""
+    if request.param != _requested():
+        if request.param == "kind":
+            pytest.skip(f"the kind e2e suite runs only when requested: {HOW_TO_RUN_KIND}")
+        pytest.skip("SLUICE_E2E=kind: the scenarios run on the kind cluster only")
+    if request.param == "local":
+        pytest.skip("not applicable to the local deployment: a 3-node RabbitMQ cluster is the chart's StatefulSet "
+                    "with peer discovery, on kind")
+    from sluice_e2e.kind import KindDeployment
+    from sluice_e2e.kind_settings import KIND_DIR, KindSettings, KindUnavailable
+
+    base = KindSettings.from_env()
+    settings = dataclasses.replace(base, namespace=f"{base.namespace}-cluster",
+                                   values_files=(*base.values_files, KIND_DIR / "values-broker-cluster.yaml"))
+    try:
+        deployment = KindDeployment(settings).install()
+    except KindUnavailable as e:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no kind cluster for the e2e suite ({e}); {HOW_TO_RUN_KIND}")
+    try:
+        yield deployment
+    finally:
+        deployment.close()
+
+
+@pytest.fixture
+def broker_cluster(request: pytest.FixtureRequest, broker_cluster_release: KindDeployment) -> Iterator[KindDeployment]:
+    """:func:`broker_cluster_release`, in a clean state for each scenario (healthy sink, empty dead-letter queue)."""
+    broker_cluster_release.reset()
+    yield broker_cluster_release
+    if getattr(request.node, "rep_call_failed", False):
+        print(broker_cluster_release.logs())
 
 
 def _skip_unless_implemented(cls: type[Deployment], marker: pytest.Mark | None) -> None:

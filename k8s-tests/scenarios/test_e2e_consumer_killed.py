@@ -9,7 +9,9 @@ from sluice_testing.waiting import wait_for
 
 def test_a_consumer_killed_mid_stream_loses_nothing(deployment: Deployment) -> None:
     # Given a slow sink, so consumers hold unacknowledged messages
-    deployment.set_sink(delay_s=0.2)  # 16 workers: about 80 a second, so the kill lands mid-stream
+    # 2 s a delivery: two consumers of 16 workers deliver about 16 a second, so the 300 take about 20 s
+    # and the kill lands mid-stream however long the checks below take (at 0.2 s the stream could end first)
+    deployment.set_sink(delay_s=2.0)
     ids = deployment.publish(sensor_events(300))
     wait_for(lambda: len(deployment.sink.deliveries()) >= 20, timeout=DELIVERY_DEADLINE, what="some deliveries")
     wait_for(lambda: deployment.consumer_metric("sluice_messages_inflight") > 0, timeout=30,

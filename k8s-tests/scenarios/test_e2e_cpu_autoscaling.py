@@ -1,7 +1,7 @@
 """CPU load scales the consumers out through the chart's HorizontalPodAutoscaler; they scale back in once it stops.
 
-Kind with metrics-server only (`make metrics-server`): locally no autoscaler runs, and where KEDA
-scales the group the chart turns the HPA off (each skips, saying so).
+Kind with metrics-server only (`make metrics-server`); locally no autoscaler runs (it skips, saying
+so). Where KEDA runs, the scenario installs the release without its ScaledObject meanwhile.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ context is: the scenarios kill pods, and only ever in the suite's own cluster.
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 import subprocess
 import time
@@ -90,6 +91,7 @@ class KindDeployment(Deployment):
         self.consumer_deployment, self.broker_pod = f"{full}-consumer-{GROUP}", f"{full}-rabbitmq-0"
         self.consumer_selector = (f"app.kubernetes.io/instance={release},app.kubernetes.io/component=consumer,"
                                   f"sluice/consumer-group={GROUP}")
+        self.broker_selector = f"app.kubernetes.io/instance={release},app.kubernetes.io/component=rabbitmq"
         #: The image tag installed now: image_tag, and upgrade_tag after upgrade().
         self._tag = settings.image_tag
         self._forwards: dict[str, PortForward] = {}
@@ -178,15 +180,19 @@ class KindDeployment(Deployment):
         for forward in self._forwards.values():
             forward.restart()
 
-    def _broker(self) -> Broker:
+    def _broker(self, pod: str | None = None) -> Broker:
         # The chart's generated Secret has the broker's name (rabbitmq.auth.existingSecret is not used here).
         secret = self.core.read_namespaced_secret(self.broker_service, self.ns)
         data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
         user, password = (urllib.parse.quote(data[key], safe="") for key in ("username", "password"))
         amqp, management = self._forward(f"svc/{self.broker_service}", 5672), self._forward(f"svc/{self.broker_service}", 15672)
         return Broker(f"amqp://{user}:{password}@127.0.0.1:{amqp}/%2F", f"http://{user}:{password}@127.0.0.1:{management}",
-                      name=None, exec_prefix=[self.settings.kubectl, "--context", self.settings.context, "--namespace",
-                                              self.ns, "exec", self.broker_pod, "--container", "rabbitmq", "--"])
+                      name=None, exec_prefix=self._exec(pod or self.broker_pod))
+
+    def _exec(self, pod: str) -> list[str]:
+        """The command that runs a program in the RabbitMQ container of broker pod ``pod``."""
+        return [self.settings.kubectl, "--context", self.settings.context, "--namespace", self.ns, "exec", pod,
+                "--container", "rabbitmq", "--"]
 
     def ingest_url(self) -> str:
         return f"http://127.0.0.1:{self._forward(f'svc/{self.producer_service}', 8080)}/events"
@@ -251,34 +257,68 @@ class KindDeployment(Deployment):
         return int(held[victim])
 
     def restart_broker(self, *, hard: bool = False) -> float:
-        old = _meta(self.core.read_namespaced_pod(self.broker_pod, self.ns)).uid
         volume = self._broker_volume()
-        if hard:
-            # Killed only once it holds every queue's registration on disk, as Broker.restart does:
-            # one killed sooner can lose a queue (tests/chaos/test_queue_lost.py).
-            self._broker().wait_durable("sluice.")
-        fault_at = time.monotonic()
-        # hard: one second, then SIGKILL; RabbitMQ cannot shut down in that time. (0 would be a forced
-        # deletion, which lets the StatefulSet start the new pod before the old container is gone.)
-        # Otherwise its preStop hook and grace period apply, as in a node drain. Either way the
-        # StatefulSet recreates the pod on the same PVC.
-        self.core.delete_namespaced_pod(self.broker_pod, self.ns, grace_period_seconds=1 if hard else None)
+        # hard: one second, then SIGKILL; RabbitMQ cannot shut down in that time. Otherwise its
+        # preStop hook and grace period apply, as in a node drain. Either way the StatefulSet
+        # recreates the pod on the same PVC.
+        old, fault_at = self.delete_broker_pod(self.broker_pod, hard=hard)
+        self.wait_broker_pod_replaced(self.broker_pod, old)
+        assert self._broker_volume() == volume, f"the broker came back on another volume: {volume} before"
+        return fault_at
 
+    # -- the broker's nodes: the StatefulSet's pods (rabbitmq.replicas) --------------------------
+
+    def broker_pods(self) -> list[str]:
+        """The broker pods that are ready and not being deleted, by name."""
+        pods = self.core.list_namespaced_pod(self.ns, label_selector=self.broker_selector).items
+        return sorted(_meta(p).name or "" for p in pods if _meta(p).deletion_timestamp is None and _pod_ready(p))
+
+    def _ctl_json(self, *args: str, pod: str | None = None) -> Any:
+        """``rabbitmqctl ARGS`` (JSON) in ``pod``, by default the first broker pod that is ready."""
+        where = pod or self.broker_pods()[0]
+        return json.loads(_run([*self._exec(where), "rabbitmqctl", "-q", "--formatter", "json", *args], timeout=60) or "null")
+
+    def broker_nodes(self, *, pod: str | None = None) -> list[str]:
+        """The running nodes of the RabbitMQ cluster, as ``pod`` (by default the first ready one) sees them."""
+        return sorted(self._ctl_json("cluster_status", pod=pod)["running_nodes"])
+
+    def queue_replicas(self, queue: str) -> tuple[str, list[str]]:
+        """Quorum queue ``queue``'s leader node and member nodes, as a ready broker pod sees them;
+        ``("", [])`` while the broker does not list it (as during the election of a new leader)."""
+        rows = self._ctl_json("list_queues", "name", "leader", "members")
+        row = next((r for r in rows if r["name"] == queue), None)
+        return (str(row["leader"]), sorted(row["members"])) if row else ("", [])
+
+    def delete_broker_pod(self, pod: str, *, hard: bool) -> tuple[str, float]:
+        """Delete broker pod ``pod`` (``hard``: SIGKILL after 1 s); returns its uid and the moment of the fault.
+
+        A pod is killed only once it holds every queue's registration on disk, as Broker.restart does:
+        one killed sooner can lose a queue (tests/chaos/test_queue_lost.py).
+        """
+        old = _meta(self.core.read_namespaced_pod(pod, self.ns)).uid or ""
+        if hard:
+            self._broker(pod).wait_durable("sluice.")
+        fault_at = time.monotonic()
+        # 1 s, not 0: a grace period of 0 is a forced deletion, which lets the StatefulSet start the
+        # new pod before the old container is gone.
+        self.core.delete_namespaced_pod(pod, self.ns, grace_period_seconds=1 if hard else None)
+        return old, fault_at
+
+    def wait_broker_pod_replaced(self, pod: str, old_uid: str) -> None:
+        """Wait until the StatefulSet replaced broker pod ``pod`` (uid ``old_uid``) and it is ready; reopen the forwards."""
         def replaced_and_ready() -> bool:
             from kubernetes.client.exceptions import ApiException
 
             try:
-                pod = self.core.read_namespaced_pod(self.broker_pod, self.ns)
+                current = self.core.read_namespaced_pod(pod, self.ns)
             except ApiException:
                 return False
-            return _meta(pod).uid != old and _pod_ready(pod)
+            return _meta(current).uid != old_uid and _pod_ready(current)
 
-        wait_for(replaced_and_ready, timeout=POD_DEADLINE, interval=1, what="the broker pod replaced and ready")
-        assert self._broker_volume() == volume, f"the broker came back on another volume: {volume} before"
+        wait_for(replaced_and_ready, timeout=POD_DEADLINE, interval=1, what=f"broker pod {pod} replaced and ready")
         for key, forward in self._forwards.items():
             if key.startswith(f"svc/{self.broker_service}:"):
                 forward.restart()
-        return fault_at
 
     def _broker_volume(self) -> tuple[str, str]:
         """The broker pod's PersistentVolumeClaim (``name (uid)``) and the PersistentVolume bound to it."""
@@ -317,11 +357,11 @@ class KindDeployment(Deployment):
         return int(scaled["spec"]["minReplicaCount"]), int(scaled["spec"]["maxReplicaCount"])
 
     def cpu_autoscaling(self) -> tuple[int, int]:
-        if self.keda:
-            raise NotApplicable("KEDA scales the consumers in this cluster; the chart turns the CPU HPA off with keda.enabled")
         if not self.resource_metrics:
             raise NotApplicable("no resource metrics API in the cluster (`make metrics-server`): a CPU HPA cannot read "
                                 "the consumers' usage")
+        # Without KEDA's ScaledObject for the time of the scenario, even where KEDA runs: the chart
+        # creates its CPU HPA only with keda.enabled off.
         self._cpu_hpa = True
         _run(helm_install_args(self.settings, tag=self._tag, keda=False, cpu_hpa=True))
         from kubernetes import client
