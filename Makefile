@@ -188,6 +188,11 @@ kind-keda: ## Build KEDA (scripts/kind-addons/versions.env) from its Go module a
 	scripts/require-tools.sh docker kind kubectl
 	KIND_CLUSTER='$(KIND_CLUSTER)' scripts/kind-addons/keda.sh
 
+.PHONY: kind-prometheus
+kind-prometheus: ## Build prometheus-operator (scripts/kind-addons/versions.env) from its Go module and run a Prometheus (Debian's package) in $(KIND_CLUSTER) that selects the chart's ServiceMonitors
+	scripts/require-tools.sh docker kind kubectl
+	KIND_CLUSTER='$(KIND_CLUSTER)' scripts/kind-addons/prometheus-operator.sh
+
 .PHONY: metrics-server
 metrics-server: ## Build metrics-server (scripts/kind-addons/versions.env) from its Go module and install it in $(KIND_CLUSTER): the CPU HPA's resource metrics
 	scripts/require-tools.sh docker kind kubectl
@@ -211,10 +216,14 @@ e2e: venv ## Run k8s-tests on the kind cluster (after kind-up, images, kind-load
 	  $(PY) -m pytest -p no:cacheprovider -v k8s-tests/scenarios
 
 .PHONY: kind-e2e
-kind-e2e: venv system-deps kind-tools images ## All of the above with no registry: kind-up (node image built if needed), kind-load, metrics-server, the RabbitMQ test image loaded, e2e, kind-down (KIND_KEEP=1 keeps the cluster)
+kind-e2e: venv system-deps kind-tools images ## All of the above with no registry: kind-up (node image built if needed), kind-load, metrics-server, prometheus-operator (KIND_PROMETHEUS=0 leaves it out), KEDA if built (KIND_KEDA=1 builds it, 0 leaves it out), the RabbitMQ test image loaded, e2e, kind-down (KIND_KEEP=1 keeps the cluster)
 	$(MAKE) --no-print-directory kind-up
 	$(MAKE) --no-print-directory kind-load
 	$(MAKE) --no-print-directory metrics-server
+	for addon in keda:$${KIND_KEDA:-auto} prometheus-operator:$${KIND_PROMETHEUS:-1}; do \
+	  case "$${addon#*:}" in 1) flag=;; auto) flag=--if-built;; *) continue;; esac; \
+	  KIND_CLUSTER='$(KIND_CLUSTER)' "scripts/kind-addons/$${addon%%:*}.sh" $$flag; \
+	done
 	broker=$$(scripts/rabbitmq.sh image | tail -n 1) && $(kind) load docker-image --name '$(KIND_CLUSTER)' "$$broker" && \
 	if $(MAKE) --no-print-directory e2e SLUICE_E2E_BROKER_IMAGE="$$broker"; then status=0; else status=$$?; fi; \
 	if [ "$${KIND_KEEP:-0}" != 1 ]; then $(MAKE) --no-print-directory kind-down; fi; exit $$status

@@ -215,6 +215,24 @@ class Deployment(ABC):
         raise NotApplicable(f"not applicable to the {self.name} deployment: no autoscaler runs there "
                             "(docs/e2e.md; on kind with metrics-server it runs)")
 
+    def prometheus(self, path: str, **params: str) -> Any:
+        """``GET /api/v1/<path>`` of the Prometheus that scrapes this deployment through the chart's
+        ServiceMonitors; returns the answer's ``data``.
+
+        Raises:
+            NotApplicable: no Prometheus Operator scrapes this deployment.
+        """
+        raise NotApplicable(f"not applicable to the {self.name} deployment: no Prometheus Operator runs there "
+                            "(tests/observability runs the same queries on local processes)")
+
+    def series_labels(self) -> dict[str, str]:
+        """The ``namespace`` and ``release`` labels that the chart's ServiceMonitors give this deployment's series.
+
+        Raises:
+            NotApplicable: no Prometheus Operator scrapes this deployment.
+        """
+        raise NotApplicable(f"not applicable to the {self.name} deployment: no Prometheus Operator runs there")
+
     def helm_test(self) -> str:
         """Run ``helm test`` and return its output.
 

@@ -26,6 +26,8 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import requests
+
 from sluice_e2e.deployment import GROUP, DeadLetter, Deployment, NotApplicable, SinkClient
 from sluice_e2e.kind_settings import KindSettings, KindUnavailable, check_context, helm_install_args, leftovers
 from sluice_e2e.portforward import PortForward
@@ -41,6 +43,8 @@ __all__ = ["KindDeployment"]
 
 #: Seconds a pod gets to be replaced and ready.
 POD_DEADLINE = 300.0
+#: The Prometheus that scripts/kind-addons/prometheus-operator.sh runs (k8s-tests/kind/prometheus/).
+PROMETHEUS, PROMETHEUS_NAMESPACE = "sluice", "monitoring"
 #: KEDA holds a ScaledObject's target at this many replicas while the annotation is set.
 KEDA_PAUSE = "autoscaling.keda.sh/paused-replicas"
 
@@ -82,6 +86,8 @@ class KindDeployment(Deployment):
             raise KindUnavailable(f"the API server of {settings.context} does not answer ({e})") from None
         self.keda = self._has_crd("scaledobjects.keda.sh")
         self.resource_metrics = self._api_available("v1beta1.metrics.k8s.io")
+        # The chart's ServiceMonitors and PrometheusRule, where prometheus-operator runs the suite's Prometheus.
+        self.monitoring = self._has_crd("servicemonitors.monitoring.coreos.com") and self._prometheus_exists()
         self._cpu_hpa = False
         self.ns = settings.namespace
         release = settings.release
@@ -106,7 +112,7 @@ class KindDeployment(Deployment):
     def install(self) -> KindDeployment:
         """Install the sink and the chart, wait until every pod is ready, open the port-forwards."""
         self._install_sink()
-        _run(helm_install_args(self.settings, tag=self.settings.image_tag, keda=self.keda))
+        _run(helm_install_args(self.settings, tag=self.settings.image_tag, keda=self.keda, monitoring=self.monitoring))
         self._installed = True
         self._wait_consumers_ready()
         return self
@@ -150,10 +156,33 @@ class KindDeployment(Deployment):
         conditions = service.status.conditions if service.status else None
         return any(c.type == "Available" and c.status == "True" for c in conditions or [])
 
+    def _prometheus_exists(self) -> bool:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            self.custom.get_namespaced_custom_object("monitoring.coreos.com", "v1", PROMETHEUS_NAMESPACE, "prometheuses",
+                                                     PROMETHEUS)
+        except ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
+
     def _install_sink(self) -> None:
         from kubernetes import client, utils
         from kubernetes.client.exceptions import ApiException
 
+        def not_terminating() -> bool:
+            try:
+                namespace = self.core.read_namespace(self.ns)
+            except ApiException as e:
+                if e.status == 404:
+                    return True
+                raise
+            return namespace.status is None or namespace.status.phase != "Terminating"
+
+        # The namespace of an earlier run may still be going away (close() does not wait for it).
+        wait_for(not_terminating, timeout=POD_DEADLINE, interval=2, what=f"namespace {self.ns} of an earlier run deleted")
         try:
             self.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=self.ns)))
         except ApiException as e:
@@ -169,12 +198,14 @@ class KindDeployment(Deployment):
 
     # -- access paths ----------------------------------------------------------------------------
 
-    def _forward(self, target: str, port: int) -> int:
-        key = f"{target}:{port}"
-        if key not in self._forwards:
-            self._forwards[key] = PortForward(self.settings.kubectl, self.ns, target, port,
-                                              context=self.settings.context)
-        return self._forwards[key].local_port
+    def _forward(self, target: str, port: int, *, namespace: str | None = None) -> int:
+        key = f"{target}:{port}" if namespace is None else f"{namespace}/{target}:{port}"
+        if key in self._forwards:
+            return self._forwards[key].local_port
+        forward = PortForward(self.settings.kubectl, namespace or self.ns, target, port, context=self.settings.context)
+        local_port = forward.local_port  # kept (and restarted by reconnect()) only once it started
+        self._forwards[key] = forward
+        return local_port
 
     def reconnect(self) -> None:
         for forward in self._forwards.values():
@@ -344,7 +375,7 @@ class KindDeployment(Deployment):
 
     def upgrade(self) -> None:
         self._tag = self.settings.upgrade_tag
-        _run(helm_install_args(self.settings, tag=self._tag, keda=self.keda))
+        _run(helm_install_args(self.settings, tag=self._tag, keda=self.keda, monitoring=self.monitoring))
         self._wait_consumers_ready()
         self.reconnect()
 
@@ -363,7 +394,7 @@ class KindDeployment(Deployment):
         # Without KEDA's ScaledObject for the time of the scenario, even where KEDA runs: the chart
         # creates its CPU HPA only with keda.enabled off.
         self._cpu_hpa = True
-        _run(helm_install_args(self.settings, tag=self._tag, keda=False, cpu_hpa=True))
+        _run(helm_install_args(self.settings, tag=self._tag, keda=False, cpu_hpa=True, monitoring=self.monitoring))
         from kubernetes import client
 
         hpa = client.AutoscalingV2Api(self.api_client).read_namespaced_horizontal_pod_autoscaler(
@@ -374,6 +405,21 @@ class KindDeployment(Deployment):
         wait_for(lambda: self.consumer_replicas() == low, timeout=POD_DEADLINE, interval=2,
                  what=f"the idle consumers at the HPA's minimum of {low}")
         return low, high
+
+    def prometheus(self, path: str, **params: str) -> Any:
+        if not self.monitoring:
+            raise NotApplicable("no prometheus-operator Prometheus in the cluster (`make kind-prometheus`): the chart's "
+                                "ServiceMonitors and PrometheusRule are not installed")
+        # The operator's governing Service of every Prometheus in the namespace.
+        port = self._forward("svc/prometheus-operated", 9090, namespace=PROMETHEUS_NAMESPACE)
+        response = requests.get(f"http://127.0.0.1:{port}/api/v1/{path}", params=params, timeout=30)
+        response.raise_for_status()
+        body = response.json()
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def series_labels(self) -> dict[str, str]:
+        return {"namespace": self.ns, "release": self.settings.release}
 
     def helm_test(self) -> str:
         return self._helm("test", self.settings.release, "--timeout", "5m")
@@ -428,8 +474,12 @@ class KindDeployment(Deployment):
 
     def reset(self) -> None:
         if self._cpu_hpa and self._installed:
-            # Back to the suite's fixed replica count: the CPU HPA scenario turned the HPA on.
-            _run(helm_install_args(self.settings, tag=self._tag, keda=self.keda))
+            # Back from the CPU HPA scenario. Helm creates new objects before it deletes old ones, and
+            # KEDA's admission webhook refuses a ScaledObject for a Deployment an HPA still manages:
+            # where KEDA scales, drop the HPA in an upgrade of its own first (as the chart's README says).
+            if self.keda:
+                _run(helm_install_args(self.settings, tag=self._tag, keda=False, monitoring=self.monitoring))
+            _run(helm_install_args(self.settings, tag=self._tag, keda=self.keda, monitoring=self.monitoring))
             self._wait_consumers_ready()
         self._cpu_hpa = False
         if self.keda and self._installed:

@@ -67,14 +67,17 @@ def check_context(contexts: Iterable[str], settings: KindSettings) -> None:
                               f"(`make kind-up KIND_CLUSTER={settings.cluster}`)")
 
 
-def helm_install_args(settings: KindSettings, *, tag: str, keda: bool, cpu_hpa: bool = False) -> list[str]:
+def helm_install_args(settings: KindSettings, *, tag: str, keda: bool, cpu_hpa: bool = False,
+                      monitoring: bool = False) -> list[str]:
     """The ``helm upgrade --install --wait`` command line that installs (or upgrades to) ``tag``.
 
     ``keda`` scales the consumers with KEDA (``values-keda.yaml``); otherwise ``cpu_hpa`` turns the
-    chart's CPU HorizontalPodAutoscaler on (``values-hpa.yaml``).
+    chart's CPU HorizontalPodAutoscaler on (``values-hpa.yaml``). ``monitoring`` adds the chart's
+    ServiceMonitors and PrometheusRule for the cluster's prometheus-operator (``values-monitoring.yaml``).
     """
-    extra = "values-keda.yaml" if keda else "values-hpa.yaml" if cpu_hpa else None
-    values = [*settings.values_files, *([KIND_DIR / extra] if extra else [])]
+    extra = ["values-keda.yaml"] if keda else ["values-hpa.yaml"] if cpu_hpa else []
+    extra += ["values-monitoring.yaml"] if monitoring else []
+    values = [*settings.values_files, *(KIND_DIR / name for name in extra)]
     return [settings.helm, "upgrade", "--install", settings.release, str(REPO / "charts" / "sluice"),
             "--kube-context", settings.context, "--namespace", settings.namespace, "--create-namespace",
             *(arg for path in values for arg in ("--values", str(path))),

@@ -60,6 +60,13 @@ def test_the_cpu_hpa_adds_its_values_file_unless_keda_scales():
     assert (KIND_DIR / "values-hpa.yaml").is_file()
 
 
+def test_monitoring_adds_its_values_file_after_the_autoscaler_s():
+    args = helm_install_args(KindSettings(), tag="dev", keda=True, monitoring=True)
+    values = [Path(args[i + 1]) for i, a in enumerate(args) if a == "--values"]
+    assert values == [KIND_DIR / "values-e2e.yaml", KIND_DIR / "values-keda.yaml", KIND_DIR / "values-monitoring.yaml"]
+    assert values[-1].is_file()
+
+
 def test_a_local_broker_image_replaces_the_official_one_and_is_never_pulled():
     settings = KindSettings.from_env({"SLUICE_E2E_BROKER_IMAGE": "sluice/rabbitmq-test:4.3.6"})
     args = helm_install_args(settings, tag="dev", keda=False)

@@ -9,16 +9,14 @@
 #   2. loads them into the nodes with `kind load docker-image`;
 #   3. applies the module's own manifests (config/default) through k8s-tests/kind/keda/ and waits
 #      until the operator and its metrics API server are ready and external.metrics.k8s.io is served.
+# With --if-built it does nothing (and says so) unless the images are built already: a cold build
+# takes long enough that `make kind-e2e` leaves it to `make kind-keda` or a warm cache (KIND_KEDA).
 # Environment: KIND_CLUSTER (sluice-e2e).
-#   scripts/kind-addons/keda.sh
+#   scripts/kind-addons/keda.sh [--if-built]
 set -euo pipefail
-# shellcheck source=scripts/kind/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../kind/lib.sh"
-# shellcheck source=scripts/kind-addons/versions.env
-source "$SCRIPTS_DIR/kind-addons/versions.env"
+# shellcheck source=scripts/kind-addons/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-CLUSTER=${KIND_CLUSTER:-sluice-e2e}
-CONTEXT=kind-$CLUSTER
 MODULE=github.com/kedacore/keda/v2
 VERSION=${KEDA_MODULE_VERSION#v}
 #: program (cmd/<dir> of the module) -> image, and the flags of upstream's Dockerfile ENTRYPOINT.
@@ -32,36 +30,14 @@ declare -A FLAGS=([operator]='"--zap-log-level=info", "--zap-encoder=console"'
 READY_TIMEOUT_S=300
 
 build_images() {
-  local module work program binary
-  module=$(go_module_dir "$MODULE" "$KEDA_MODULE_VERSION")
+  local work program
   work=$(mktemp -d)
-  # The module is the main module here, so its own go.mod (with its replace lines) decides every
-  # dependency; upstream builds from a vendor directory, which the module does not ship.
-  cp -r "$module" "$work/src"
-  chmod -R u+w "$work/src"
+  # Upstream builds from a vendor directory, which the module does not ship.
+  module_copy "$MODULE" "$KEDA_MODULE_VERSION" "$work/src"
   for program in operator adapter webhooks; do
-    binary=${BINARIES[$program]}
-    log "building $binary from $MODULE@$KEDA_MODULE_VERSION (cmd/$program)"
-    (cd "$work/src" && CGO_ENABLED=0 heavy go build -mod=mod -trimpath \
-      -ldflags "-s -w -X=github.com/kedacore/keda/v2/version.Version=$VERSION" -o "$work/$program/$binary" \
-      "./cmd/$program") || die "go build of KEDA's $program failed (output above)"
-    printf 'FROM scratch\nCOPY %s /%s\nUSER 65532:65532\nENTRYPOINT ["/%s", %s]\n' \
-      "$binary" "$binary" "$binary" "${FLAGS[$program]}" >"$work/$program/Dockerfile"
-    heavy docker build -q -t "${IMAGES[$program]}" --label "org.sluice.source=$MODULE@$KEDA_MODULE_VERSION" \
-      "$work/$program" >/dev/null || die "docker build of ${IMAGES[$program]} failed"
+    scratch_program_image "$work/src" "./cmd/$program" "-s -w -X=github.com/kedacore/keda/v2/version.Version=$VERSION" \
+      "${IMAGES[$program]}" "/${BINARIES[$program]}" 65532:65532 "${FLAGS[$program]}" "$MODULE@$KEDA_MODULE_VERSION"
   done
-  rm -rf "$work"
-}
-
-apply_manifests() {
-  local module work
-  module=$(go_module_dir "$MODULE" "$KEDA_MODULE_VERSION")
-  work=$(mktemp -d)
-  cp -r "$module/config" "$work/config"
-  chmod -R u+w "$work"
-  sed "s/KEDA_VERSION/$VERSION/" "$REPO_ROOT/k8s-tests/kind/keda/kustomization.yaml" >"$work/kustomization.yaml"
-  # Server-side: the ScaledJob CRD is larger than client-side apply's annotation allows.
-  kubectl --context "$CONTEXT" apply --server-side --force-conflicts -k "$work" >&2
   rm -rf "$work"
 }
 
@@ -80,13 +56,20 @@ wait_ready() {
 
 main() {
   local image missing=0
+  [[ $# -eq 0 || $* == --if-built ]] || die "usage: $0 [--if-built]"
   require_cmd go docker kind kubectl
   for image in "${IMAGES[@]}"; do
     docker image inspect "$image" >/dev/null 2>&1 || missing=1
   done
+  if ((missing == 1)) && [[ ${1:-} == --if-built ]]; then
+    log "KEDA $VERSION is not built here (\`make kind-keda\` builds it): not installed"
+    return 0
+  fi
   ((missing == 0)) || build_images
-  PATH="$KIND_SCRIPTS_DIR:$PATH" kind load docker-image --name "$CLUSTER" "${IMAGES[@]}" >&2
-  apply_manifests
+  kind_load "${IMAGES[@]}"
+  # Server-side: the ScaledJob CRD is larger than client-side apply's annotation allows.
+  apply_module_manifests "$MODULE" "$KEDA_MODULE_VERSION" config k8s-tests/kind/keda/kustomization.yaml "$VERSION" \
+    --server-side --force-conflicts
   wait_ready
 }
 

@@ -11,13 +11,9 @@
 # Environment: KIND_CLUSTER (sluice-e2e).
 #   scripts/kind-addons/metrics-server.sh
 set -euo pipefail
-# shellcheck source=scripts/kind/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../kind/lib.sh"
-# shellcheck source=scripts/kind-addons/versions.env
-source "$SCRIPTS_DIR/kind-addons/versions.env"
+# shellcheck source=scripts/kind-addons/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-CLUSTER=${KIND_CLUSTER:-sluice-e2e}
-CONTEXT=kind-$CLUSTER
 MODULE=sigs.k8s.io/metrics-server
 IMAGE=registry.k8s.io/metrics-server/metrics-server:$METRICS_SERVER_MODULE_VERSION
 #: How long the API server may take to serve the first node metrics (metrics-server scrapes every 15 s).
@@ -37,18 +33,6 @@ build_image() {
   rm -rf "$work"
 }
 
-apply_manifests() {
-  local module work
-  module=$(go_module_dir "$MODULE" "$METRICS_SERVER_MODULE_VERSION")
-  work=$(mktemp -d)
-  cp -r "$module/manifests/base" "$work/base"
-  chmod -R u+w "$work"
-  sed "s/METRICS_SERVER_VERSION/$METRICS_SERVER_MODULE_VERSION/" \
-    "$REPO_ROOT/k8s-tests/kind/metrics-server/kustomization.yaml" >"$work/kustomization.yaml"
-  kubectl --context "$CONTEXT" apply -k "$work" >&2
-  rm -rf "$work"
-}
-
 wait_ready() {
   local deadline nodes
   kubectl --context "$CONTEXT" -n kube-system rollout status deployment/metrics-server --timeout "${READY_TIMEOUT_S}s" >&2
@@ -64,8 +48,9 @@ wait_ready() {
 main() {
   require_cmd go docker kind kubectl
   docker image inspect "$IMAGE" >/dev/null 2>&1 || build_image
-  PATH="$KIND_SCRIPTS_DIR:$PATH" kind load docker-image --name "$CLUSTER" "$IMAGE" >&2
-  apply_manifests
+  kind_load "$IMAGE"
+  apply_module_manifests "$MODULE" "$METRICS_SERVER_MODULE_VERSION" manifests/base \
+    k8s-tests/kind/metrics-server/kustomization.yaml "$METRICS_SERVER_MODULE_VERSION"
   wait_ready
 }
 

@@ -162,10 +162,11 @@ def scrape_configs(monitoring: Monitoring, targets: Sequence[LocalTarget]) -> li
     return jobs
 
 
-def grafana_expr(expr: str) -> str:
+def grafana_expr(expr: str, *, namespace: str = NAMESPACE, release: str = RELEASE,
+                 rate_interval: str = RATE_INTERVAL) -> str:
     """A dashboard query with Grafana's variables replaced by this run's values."""
-    return (expr.replace("$__rate_interval", RATE_INTERVAL)
-            .replace("$namespace", NAMESPACE).replace("$release", RELEASE))
+    return (expr.replace("$__rate_interval", rate_interval)
+            .replace("$namespace", namespace).replace("$release", release))
 
 
 def dashboard_targets(dashboard: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:

@@ -3,7 +3,10 @@ autoscaler when there is one."""
 
 from __future__ import annotations
 
-from chartlib import of_kind, one, render, render_error
+import base64
+from urllib.parse import urlsplit
+
+from chartlib import NAMESPACE, of_kind, one, render, render_error
 
 TWO_GROUPS = [{"name": "default"}, {"name": "audit", "bindingKeys": ["deployment.*"]}]
 
@@ -75,6 +78,30 @@ def test_keda_scales_each_group_on_its_work_queue_with_credentials_from_the_secr
         assert trigger["metadata"]["queueName"] == f"sluice.{group}"
         assert trigger["metadata"]["protocol"] == "http"  # counts unacknowledged messages too
         assert trigger["authenticationRef"]["name"] == "sluice-rabbitmq-trigger"
+
+
+def test_the_scaler_urls_name_the_broker_by_its_namespace_qualified_service(helm):
+    # KEDA's operator reads them from its own namespace (keda), where a bare Service name resolves to nothing
+    secret = one(render(helm, keda__enabled=True, consumer__defaults__autoscaling__enabled=False), "Secret",
+                 "sluice-rabbitmq")
+    urls = {key: base64.b64decode(secret["data"][key]).decode() for key in ("management-url", "amqp-url")}
+    host = f"sluice-rabbitmq.{NAMESPACE}.svc.cluster.local"
+    assert urlsplit(urls["management-url"]).hostname == host and urlsplit(urls["management-url"]).port == 15672
+    assert urlsplit(urls["amqp-url"]).hostname == host and urlsplit(urls["amqp-url"]).port == 5672
+
+
+def test_the_autoscaling_behavior_reaches_the_cpu_hpa_and_keda_s_hpa(helm):
+    behavior = {"scaleDown": {"stabilizationWindowSeconds": 30}}
+    hpa = one(render(helm, consumer__defaults__autoscaling__behavior=behavior), "HorizontalPodAutoscaler",
+              "sluice-consumer-default")
+    assert hpa["spec"]["behavior"] == behavior
+    scaled = one(render(helm, keda__enabled=True, consumer__defaults__autoscaling__enabled=False,
+                        consumer__defaults__autoscaling__behavior=behavior), "ScaledObject", "sluice-consumer-default")
+    assert scaled["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"] == behavior
+    # Unset, both keep Kubernetes' defaults
+    assert "behavior" not in one(render(helm), "HorizontalPodAutoscaler", "sluice-consumer-default")["spec"]
+    assert "advanced" not in one(render(helm, keda__enabled=True, consumer__defaults__autoscaling__enabled=False),
+                                 "ScaledObject", "sluice-consumer-default")["spec"]
 
 
 def test_keda_amqp_protocol_uses_the_amqp_url(helm):
