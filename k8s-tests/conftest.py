@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from sluice_e2e.kind import KindDeployment
 
 #: How to run the scenarios on kind, for skip messages.
-HOW_TO_RUN_KIND = "run `make kind-up images kind-load keda e2e` (docs/e2e.md), or SLUICE_E2E=kind pytest k8s-tests on a kind context"
+HOW_TO_RUN_KIND = "run `make kind-e2e` (docs/e2e.md), or SLUICE_E2E=kind pytest k8s-tests on a kind context"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -34,11 +34,10 @@ def _has_data(result: list[dict[str, Any]]) -> bool:
     return any(not math.isnan(float(r["value"][1])) for r in result)
 
 
-@pytest.mark.operations("prometheus")
+@pytest.mark.operations("series_labels")
 def test_prometheus_scrapes_the_chart_s_targets_evaluates_its_rules_and_feeds_the_dashboard(
         deployment: Deployment) -> None:
-    applicable(lambda: deployment.prometheus("status/buildinfo"))
-    labels = deployment.series_labels()
+    labels = applicable(deployment.series_labels)
     namespace, release = labels["namespace"], labels["release"]
     # Given events delivered, a few poison ones dead-lettered and some retried through a sink outage
     for i in range(3):

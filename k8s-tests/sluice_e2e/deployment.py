@@ -231,7 +231,8 @@ class Deployment(ABC):
         Raises:
             NotApplicable: no Prometheus Operator scrapes this deployment.
         """
-        raise NotApplicable(f"not applicable to the {self.name} deployment: no Prometheus Operator runs there")
+        raise NotApplicable(f"not applicable to the {self.name} deployment: no Prometheus Operator runs there "
+                            "(tests/observability runs the same queries on local processes)")
 
     def helm_test(self) -> str:
         """Run ``helm test`` and return its output.

@@ -407,9 +407,7 @@ class KindDeployment(Deployment):
         return low, high
 
     def prometheus(self, path: str, **params: str) -> Any:
-        if not self.monitoring:
-            raise NotApplicable("no prometheus-operator Prometheus in the cluster (`make kind-prometheus`): the chart's "
-                                "ServiceMonitors and PrometheusRule are not installed")
+        self._require_monitoring()
         # The operator's governing Service of every Prometheus in the namespace.
         port = self._forward("svc/prometheus-operated", 9090, namespace=PROMETHEUS_NAMESPACE)
         response = requests.get(f"http://127.0.0.1:{port}/api/v1/{path}", params=params, timeout=30)
@@ -419,7 +417,13 @@ class KindDeployment(Deployment):
         return body["data"]
 
     def series_labels(self) -> dict[str, str]:
+        self._require_monitoring()
         return {"namespace": self.ns, "release": self.settings.release}
+
+    def _require_monitoring(self) -> None:
+        if not self.monitoring:
+            raise NotApplicable("no prometheus-operator Prometheus in the cluster (`make kind-prometheus`): the chart's "
+                                "ServiceMonitors and PrometheusRule are not installed")
 
     def helm_test(self) -> str:
         return self._helm("test", self.settings.release, "--timeout", "5m")
