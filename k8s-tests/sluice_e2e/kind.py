@@ -1,15 +1,18 @@
 """The deployment on a kind cluster: the chart installed with helm, driven with the Kubernetes client.
 
-``make kind-up images kind-load e2e`` creates the cluster, builds the images, loads them with
-``kind load docker-image`` and runs the scenarios against :class:`KindDeployment`, which:
+``make kind-e2e`` (or ``make kind-up images kind-load e2e``) creates the cluster, builds the images,
+loads them with ``kind load docker-image`` and runs the scenarios against :class:`KindDeployment`, which:
 
 - installs the suite's webhook sink (:mod:`sluice_e2e.sink_pod`: ``flaky_sink.py`` from a ConfigMap, run by the
   consumer image's Python) and the chart (``helm upgrade --install --wait`` with
-  ``k8s-tests/kind/values-e2e.yaml``, plus ``values-keda.yaml`` when KEDA's CRDs are present);
-- reaches the ingest, the sink and RabbitMQ through ``kubectl port-forward`` and the consumers'
-  ``/metrics`` through the API server's pod proxy;
-- kills pods, restarts the broker's pod, scales (KEDA's ``paused-replicas``, or the Deployment's
-  scale), upgrades to a second image tag, runs ``helm test`` and ``helm uninstall``.
+  ``k8s-tests/kind/values-e2e.yaml``, plus ``values-keda.yaml`` when KEDA's CRDs are present and
+  ``values-monitoring.yaml`` where the suite's Prometheus runs; ``values-hpa.yaml`` for the CPU
+  autoscaling scenario, ``values-broker-cluster.yaml`` for a 3-node broker in a namespace of its own);
+- reaches the ingest, the sink, RabbitMQ and Prometheus through ``kubectl port-forward``, the
+  consumers' ``/metrics`` through the API server's pod proxy, and ``rabbitmqctl`` through ``kubectl exec``;
+- kills pods (a broker only once its queues are registered on disk), restarts the broker's pod on
+  its PVC, scales (KEDA's ``paused-replicas``, or the Deployment's scale), turns the CPU HPA on,
+  upgrades to a second image tag, runs ``helm test`` and ``helm uninstall``.
 
 It needs the kube context ``kind-<cluster>`` and names it in every call, whatever the current
 context is: the scenarios kill pods, and only ever in the suite's own cluster.
