@@ -55,17 +55,16 @@ wait_ready() {
 }
 
 main() {
-  local image missing=0
-  [[ $# -eq 0 || $* == --if-built ]] || die "usage: $0 [--if-built]"
+  local flag
+  flag=$(if_built_flag "$@")
   require_cmd go docker kind kubectl
-  for image in "${IMAGES[@]}"; do
-    docker image inspect "$image" >/dev/null 2>&1 || missing=1
-  done
-  if ((missing == 1)) && [[ ${1:-} == --if-built ]]; then
-    log "KEDA $VERSION is not built here (\`make kind-keda\` builds it): not installed"
-    return 0
+  if ! images_built "${IMAGES[@]}"; then
+    if [[ $flag == --if-built ]]; then
+      log "KEDA $VERSION is not built here (\`make kind-keda\` builds it): not installed"
+      return 0
+    fi
+    build_images
   fi
-  ((missing == 0)) || build_images
   kind_load "${IMAGES[@]}"
   # Server-side: the ScaledJob CRD is larger than client-side apply's annotation allows.
   apply_module_manifests "$MODULE" "$KEDA_MODULE_VERSION" config k8s-tests/kind/keda/kustomization.yaml "$VERSION" \

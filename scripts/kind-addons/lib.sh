@@ -48,6 +48,20 @@ scratch_program_image() {
   rm -rf "$work"
 }
 
+# Whether every image $@ is in Docker.
+images_built() {
+  local image
+  for image in "$@"; do
+    docker image inspect "$image" >/dev/null 2>&1 || return 1
+  done
+}
+
+# The add-on scripts' argument check: none, or --if-built. Prints the argument (empty for none).
+if_built_flag() {
+  [[ $# -eq 0 || $* == --if-built ]] || die "usage: $0 [--if-built]"
+  echo "${1:-}"
+}
+
 # Loads the local images $@ into the nodes of the kind cluster.
 kind_load() {
   PATH="$KIND_SCRIPTS_DIR:$PATH" kind load docker-image --name "$CLUSTER" "$@" >&2

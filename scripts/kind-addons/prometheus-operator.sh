@@ -63,17 +63,16 @@ prometheus_image() {
 }
 
 main() {
-  local image prometheus version deadline missing=0
-  [[ $# -eq 0 || $* == --if-built ]] || die "usage: $0 [--if-built]"
+  local flag prometheus version deadline
+  flag=$(if_built_flag "$@")
   require_cmd go docker kind kubectl
-  for image in "$OPERATOR_IMAGE" "$RELOADER_IMAGE"; do
-    docker image inspect "$image" >/dev/null 2>&1 || missing=1
-  done
-  if ((missing == 1)) && [[ ${1:-} == --if-built ]]; then
-    log "prometheus-operator $VERSION is not built here (\`make kind-prometheus\` builds it): not installed"
-    return 0
+  if ! images_built "$OPERATOR_IMAGE" "$RELOADER_IMAGE"; then
+    if [[ $flag == --if-built ]]; then
+      log "prometheus-operator $VERSION is not built here (\`make kind-prometheus\` builds it): not installed"
+      return 0
+    fi
+    build_operator_images
   fi
-  ((missing == 0)) || build_operator_images
   prometheus=$(prometheus_image)
   version=${prometheus##*:}
   kind_load "$OPERATOR_IMAGE" "$RELOADER_IMAGE" "$prometheus"
