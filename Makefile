@@ -213,10 +213,11 @@ e2e: venv ## Run k8s-tests on the kind cluster (after kind-up, images, kind-load
 	scripts/require-tools.sh kubectl
 	@kubectl config get-contexts '$(KUBE_CONTEXT)' >/dev/null 2>&1 || { echo "no kube context $(KUBE_CONTEXT): run \`make kind-up\` first" >&2; exit 1; }
 	SLUICE_E2E=kind KIND_CLUSTER='$(KIND_CLUSTER)' IMAGE_TAG='$(IMAGE_TAG)' HELM="$(helm_bin)" SLUICE_E2E_BROKER_IMAGE='$(SLUICE_E2E_BROKER_IMAGE)' \
+	  SKAFFOLD_HELM="$(skaffold_helm)" SLUICE_BASE_IMAGE="$${SLUICE_BASE_IMAGE:-$$(scripts/build-base-image.sh | tail -n 1)}" \
 	  $(PY) -m pytest -p no:cacheprovider -v k8s-tests/scenarios
 
 .PHONY: kind-e2e
-kind-e2e: venv system-deps kind-tools images ## All of the above with no registry: kind-up (node image built if needed), kind-load, metrics-server, prometheus-operator (KIND_PROMETHEUS=0 leaves it out), KEDA if built (KIND_KEDA=1 builds it, 0 leaves it out), the RabbitMQ test image loaded, e2e, kind-down (KIND_KEEP=1 keeps the cluster)
+kind-e2e: venv system-deps kind-tools skaffold-tool images ## All of the above with no registry: kind-up (node image built if needed), kind-load, metrics-server, prometheus-operator (KIND_PROMETHEUS=0 leaves it out), KEDA if built (KIND_KEDA=1 builds it, 0 leaves it out), the RabbitMQ test image loaded, e2e, kind-down (KIND_KEEP=1 keeps the cluster)
 	$(MAKE) --no-print-directory kind-up
 	$(MAKE) --no-print-directory kind-load
 	$(MAKE) --no-print-directory metrics-server
@@ -233,7 +234,24 @@ kind-down: ## Delete the kind cluster $(KIND_CLUSTER)
 	scripts/require-tools.sh kind
 	$(kind) delete cluster --name '$(KIND_CLUSTER)'
 
+#: What skaffold runs with: Helm 3 (skaffold $(SKAFFOLD_VERSION) cannot drive Helm 4; 2.17 can) and
+#: scripts/kind (its docker wrapper, for `kind load`) first on PATH, and a Python base image that
+#: exists here (scripts/build-base-image.sh). SLUICE_BROKER_IMAGE (repository:tag, e.g. the output of
+#: `scripts/rabbitmq.sh image`) is loaded into kind and run as the broker (skaffold.yaml's local-broker
+#: profile), where the official image cannot be pulled.
+SLUICE_BROKER_IMAGE ?=
+export SLUICE_BROKER_IMAGE
+skaffold_helm = $$(HELM_MAJOR=3 scripts/get-helm.sh)
+skaffold_env = PATH="$$(dirname "$(skaffold_helm)"):$(CURDIR)/scripts/kind:$$PATH" \
+  SLUICE_BASE_IMAGE="$${SLUICE_BASE_IMAGE:-$$(scripts/build-base-image.sh | tail -n 1)}"
+load_broker_image = if [ -n "$$SLUICE_BROKER_IMAGE" ]; then $(kind) load docker-image --name '$(KIND_CLUSTER)' "$$SLUICE_BROKER_IMAGE"; fi
+
+.PHONY: skaffold-tool
+skaffold-tool: ## Build skaffold $(SKAFFOLD_VERSION) from its Go module into .tools/bin (kept while its version matches)
+	scripts/get-skaffold.sh >/dev/null
+
 .PHONY: dev
 dev: ## skaffold dev on $(KUBE_CONTEXT): build, deploy, sync edited .py files, port-forward (Ctrl-C removes it; its `kind load` goes through scripts/kind/docker)
 	scripts/require-tools.sh docker skaffold kubectl
-	PATH="$$(dirname "$(helm_bin)"):$(CURDIR)/scripts/kind:$$PATH" skaffold dev --kube-context '$(KUBE_CONTEXT)' --port-forward
+	$(load_broker_image)
+	$(skaffold_env) skaffold dev --kube-context '$(KUBE_CONTEXT)' --port-forward

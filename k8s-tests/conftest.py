@@ -37,8 +37,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/scenarios/" in str(item.path):
             item.add_marker(pytest.mark.integration)
+        if _on_kind(item):
+            _time_the_test_alone(item)
     # sort() is stable: everything else keeps its order.
     items.sort(key=lambda item: item.get_closest_marker("uninstall") is not None)
+
+
+def _on_kind(item: pytest.Item) -> bool:
+    params = getattr(item, "callspec", None)
+    return params is not None and "kind" in (params.params.get("deployment"), params.params.get("broker_cluster_release"))
+
+
+def _time_the_test_alone(item: pytest.Item) -> None:
+    """pytest-timeout's limit (the scenario's own ``timeout`` marker, or the ini's) counts the test alone.
+
+    The shared kind deployment is installed by the first scenario's fixtures, and on a fresh cluster
+    that can take longer than the limit; charged to that scenario, it would fail every one. The install
+    has deadlines of its own (helm's ``--timeout``, :data:`~sluice_e2e.kind.POD_DEADLINE`).
+    """
+    marker = item.get_closest_marker("timeout")
+    seconds = (marker.kwargs.get("timeout", marker.args[0] if marker.args else None)) if marker else None
+    item.add_marker(pytest.mark.timeout(seconds, func_only=True), append=False)
 
 
 def _requested() -> str:

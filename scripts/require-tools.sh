@@ -15,7 +15,7 @@ install_hint() {
   case $1 in
     kind) echo "curl -fsSLo /usr/local/bin/kind https://kind.sigs.k8s.io/dl/$KIND_VERSION/kind-linux-amd64 && chmod +x /usr/local/bin/kind  (https://kind.sigs.k8s.io/docs/user/quick-start/#installation), or \`make kind-tools\` (from Debian's packages, into .tools/bin)" ;;
     kubectl) echo "curl -fsSLo /usr/local/bin/kubectl https://dl.k8s.io/release/$KUBECTL_VERSION/bin/linux/amd64/kubectl && chmod +x /usr/local/bin/kubectl  (https://kubernetes.io/docs/tasks/tools/), or \`make kind-tools\`" ;;
-    skaffold) echo "curl -fsSLo /usr/local/bin/skaffold https://storage.googleapis.com/skaffold/releases/$SKAFFOLD_VERSION/skaffold-linux-amd64 && chmod +x /usr/local/bin/skaffold  (https://skaffold.dev/docs/install/)" ;;
+    skaffold) echo "make skaffold-tool  (builds $SKAFFOLD_VERSION from its Go module into .tools/bin; or https://skaffold.dev/docs/install/)" ;;
     docker) echo "make system-deps  (or https://docs.docker.com/engine/install/)" ;;
     helm) echo "scripts/get-helm.sh  (installs a pinned helm into .tools/)" ;;
     *) echo "see the tool's documentation" ;;

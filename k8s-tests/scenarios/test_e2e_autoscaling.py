@@ -12,6 +12,8 @@ from sluice_e2e.scenario import DELIVERY_DEADLINE, SCALE_DEADLINE, applicable
 from sluice_testing.waiting import wait_for
 
 
+# pytest's limit: the sum of the scenario's own waits, each of which may take its whole deadline.
+@pytest.mark.timeout(3 * SCALE_DEADLINE + DELIVERY_DEADLINE)
 @pytest.mark.operations("autoscaling_bounds")
 def test_a_backlog_scales_consumers_out_and_back_in(deployment: Deployment) -> None:
     low, high = applicable(deployment.autoscaling_bounds)

@@ -13,6 +13,8 @@ from sluice_e2e.scenario import DELIVERY_DEADLINE, SCALE_DEADLINE, EventFlow, ap
 from sluice_testing.waiting import wait_for
 
 
+# pytest's limit: the sum of the scenario's own waits, each of which may take its whole deadline.
+@pytest.mark.timeout(2 * SCALE_DEADLINE + DELIVERY_DEADLINE)
 @pytest.mark.operations("cpu_autoscaling")
 def test_cpu_load_scales_consumers_out_and_back_in(deployment: Deployment) -> None:
     low, high = applicable(deployment.cpu_autoscaling)

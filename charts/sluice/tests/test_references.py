@@ -93,7 +93,14 @@ def test_generated_secret_has_a_random_password_and_never_guest(helm):
     assert data["username"] == "sluice"
     assert len(data["password"]) == 32 and data["password"] != "guest"
     assert len(data["erlang-cookie"]) == 64
-    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+def test_generated_secret_outlives_an_uninstall_only_with_the_volumes_that_need_it(helm):
+    kept = of_kind(render(helm), "Secret")[0]
+    assert kept["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    # On an emptyDir the broker's data goes with the release: so do the credentials it was created with.
+    transient = of_kind(render(helm, rabbitmq__persistence__enabled=False), "Secret")[0]
+    assert "helm.sh/resource-policy" not in (transient["metadata"].get("annotations") or {})
 
 
 def test_services_read_the_broker_password_only_through_a_secret_reference(helm):
