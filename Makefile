@@ -216,18 +216,29 @@ e2e: venv ## Run k8s-tests on the kind cluster (after kind-up, images, kind-load
 	  SKAFFOLD_HELM="$(skaffold_helm)" SLUICE_BASE_IMAGE="$${SLUICE_BASE_IMAGE:-$$(scripts/build-base-image.sh | tail -n 1)}" \
 	  $(PY) -m pytest -p no:cacheprovider -v k8s-tests/scenarios
 
+.PHONY: chaos-kind
+chaos-kind: venv ## CHAOS_ROUNDS (4) rounds of each of 6 faults on the chart in kind, the faults striking pods (after kind-up, images, kind-load; `make e2e` runs 1 per fault); prints the table
+	scripts/require-tools.sh kubectl docker
+	@kubectl config get-contexts '$(KUBE_CONTEXT)' >/dev/null 2>&1 || { echo "no kube context $(KUBE_CONTEXT): run \`make kind-up\` first" >&2; exit 1; }
+	mkdir -p .state
+	SLUICE_E2E=kind KIND_CLUSTER='$(KIND_CLUSTER)' IMAGE_TAG='$(IMAGE_TAG)' HELM="$(helm_bin)" SLUICE_E2E_BROKER_IMAGE='$(SLUICE_E2E_BROKER_IMAGE)' \
+	  CHAOS_ROUNDS=$(CHAOS_ROUNDS) CHAOS_REPORT=.state/chaos-kind-table.md $(PY) -m pytest -p no:cacheprovider -v k8s-tests/scenarios/test_e2e_chaos.py
+	@echo "Table also written to .state/chaos-kind-table.md"
+
 .PHONY: kind-e2e
-kind-e2e: venv system-deps kind-tools skaffold-tool images ## All of the above with no registry: kind-up (node image built if needed), kind-load, metrics-server, prometheus-operator (KIND_PROMETHEUS=0 leaves it out), KEDA if built (KIND_KEDA=1 builds it, 0 leaves it out), the RabbitMQ test image loaded, e2e, kind-down (KIND_KEEP=1 keeps the cluster)
-	$(MAKE) --no-print-directory kind-up
-	$(MAKE) --no-print-directory kind-load
-	$(MAKE) --no-print-directory metrics-server
+kind-e2e: venv system-deps kind-tools skaffold-tool images ## All of the above with no registry: kind-up (node image built if needed), kind-load, metrics-server, prometheus-operator (KIND_PROMETHEUS=0 leaves it out), KEDA if built (KIND_KEDA=1 builds it, 0 leaves it out), the RabbitMQ test image loaded, e2e; then kind-down, also after a failure (KIND_KEEP=1 keeps the cluster). Prints each step's time
+	@if [ "$${KIND_KEEP:-0}" != 1 ]; then trap '$(MAKE) --no-print-directory kind-down' EXIT; fi; \
+	timed() { local start=$$SECONDS; "$$@"; echo "kind-e2e: $$((SECONDS - start)) s for: $$*" | cut -c1-160; }; \
+	timed $(MAKE) --no-print-directory kind-up; \
+	timed $(MAKE) --no-print-directory kind-load; \
+	timed $(MAKE) --no-print-directory metrics-server; \
 	for addon in keda:$${KIND_KEDA:-auto} prometheus-operator:$${KIND_PROMETHEUS:-1}; do \
 	  case "$${addon#*:}" in 1) flag=;; auto) flag=--if-built;; *) continue;; esac; \
-	  KIND_CLUSTER='$(KIND_CLUSTER)' "scripts/kind-addons/$${addon%%:*}.sh" $$flag; \
-	done
-	broker=$$(scripts/rabbitmq.sh image | tail -n 1) && $(kind) load docker-image --name '$(KIND_CLUSTER)' "$$broker" && \
-	if $(MAKE) --no-print-directory e2e SLUICE_E2E_BROKER_IMAGE="$$broker"; then status=0; else status=$$?; fi; \
-	if [ "$${KIND_KEEP:-0}" != 1 ]; then $(MAKE) --no-print-directory kind-down; fi; exit $$status
+	  timed env KIND_CLUSTER='$(KIND_CLUSTER)' "scripts/kind-addons/$${addon%%:*}.sh" $$flag; \
+	done; \
+	broker=$$(scripts/rabbitmq.sh image | tail -n 1); \
+	timed env $(kind) load docker-image --name '$(KIND_CLUSTER)' "$$broker"; \
+	timed $(MAKE) --no-print-directory e2e SLUICE_E2E_BROKER_IMAGE="$$broker"
 
 .PHONY: kind-down
 kind-down: ## Delete the kind cluster $(KIND_CLUSTER)

@@ -16,9 +16,12 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
+
+if TYPE_CHECKING:
+    from sluice_testing.chaos.base import ChaosRig
 
 __all__ = ["DeadLetter", "Deployment", "NotApplicable", "SinkClient", "sensor_events"]
 
@@ -58,20 +61,32 @@ class SinkClient:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
 
-    def deliveries(self) -> collections.Counter[str]:
-        """Event ids delivered so far, with how many times each was answered 2xx."""
+    def state(self) -> dict[str, Any]:
+        """The sink's ``GET /state`` document (``sluice_testing.flaky_sink`` describes it)."""
         response = requests.get(self.base_url + "/state", timeout=10)
         response.raise_for_status()
-        return collections.Counter(response.json()["received"])
+        return dict(response.json())
+
+    def deliveries(self) -> collections.Counter[str]:
+        """Event ids delivered so far, with how many times each was answered 2xx."""
+        return collections.Counter(self.state()["received"])
 
     def failed(self) -> int:
         """Requests answered with a failure so far."""
-        response = requests.get(self.base_url + "/state", timeout=10)
-        response.raise_for_status()
-        return int(response.json()["failed"])
+        return int(self.state()["failed"])
+
+    def delivery_times(self) -> list[float]:
+        """When each success was answered, on this process's ``time.monotonic()``.
+
+        The sink reports them on its own monotonic clock, and that clock's reading at the answer;
+        the difference to this clock on receipt maps them, within the request's latency.
+        """
+        state = self.state()
+        offset = time.monotonic() - float(state["now"])
+        return [float(t) + offset for t in state["delivery_times"]]
 
     def control(self, **settings: Any) -> None:
-        """Set ``status`` (None: healthy), ``delay_s``, ``fail_ids`` or ``reset``."""
+        """Set ``status`` (None: healthy), ``delay_s``, ``fail_ids``, ``reject_ids`` or ``reset``."""
         response = requests.post(self.base_url + "/control", json=settings, timeout=10)
         if response.status_code != 204:
             raise RuntimeError(f"sink control {settings!r} failed: {response.status_code} {response.text}")
@@ -234,6 +249,15 @@ class Deployment(ABC):
         raise NotApplicable(f"not applicable to the {self.name} deployment: no Prometheus Operator runs there "
                             "(tests/observability runs the same queries on local processes)")
 
+    def chaos_rig(self) -> ChaosRig:
+        """The services of this deployment as the rig of chaos rounds (``sluice_testing.chaos.round``).
+
+        Raises:
+            NotApplicable: this deployment has no rig of its own.
+        """
+        raise NotApplicable(f"not applicable to the {self.name} deployment: tests/chaos runs the same chaos rounds "
+                            "on local processes (`make chaos`)")
+
     def helm_test(self) -> str:
         """Run ``helm test`` and return its output.
 
@@ -257,5 +281,5 @@ class Deployment(ABC):
     def reset(self) -> None:
         """Before a scenario: a healthy sink with no records, an empty dead-letter queue."""
         self.set_sink(status=None, delay_s=0.0)
-        self.sink.control(reset=True)
+        self.sink.control(reset=True, reject_ids=[])
         self.dead_letters()

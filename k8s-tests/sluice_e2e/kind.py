@@ -12,7 +12,8 @@ loads them with ``kind load docker-image`` and runs the scenarios against :class
   consumers' ``/metrics`` through the API server's pod proxy, and ``rabbitmqctl`` through ``kubectl exec``;
 - kills pods (a broker only once its queues are registered on disk), restarts the broker's pod on
   its PVC, scales (KEDA's ``paused-replicas``, or the Deployment's scale), turns the CPU HPA on,
-  upgrades to a second image tag, runs ``helm test`` and ``helm uninstall``.
+  upgrades to a second image tag, runs ``helm test`` and ``helm uninstall``;
+- runs chaos rounds on its pods (:mod:`sluice_e2e.chaos`).
 
 It needs the kube context ``kind-<cluster>`` and names it in every call, whatever the current
 context is: the scenarios kill pods, and only ever in the suite's own cluster.
@@ -41,6 +42,8 @@ from sluice_testing.waiting import wait_for
 
 if TYPE_CHECKING:
     from kubernetes.client import V1DeploymentStatus, V1ObjectMeta, V1Pod
+
+    from sluice_testing.chaos.base import ChaosRig
 
 __all__ = ["KindDeployment"]
 
@@ -97,6 +100,7 @@ class KindDeployment(Deployment):
         # The chart's names: <fullname>-<component>, and fullname is the release when it contains "sluice".
         full = release if "sluice" in release else f"{release}-sluice"
         self.producer_service, self.broker_service = f"{full}-producer", f"{full}-rabbitmq"
+        self.producer_deployment = f"{full}-producer"
         self.consumer_deployment, self.broker_pod = f"{full}-consumer-{GROUP}", f"{full}-rabbitmq-0"
         self.consumer_selector = (f"app.kubernetes.io/instance={release},app.kubernetes.io/component=consumer,"
                                   f"sluice/consumer-group={GROUP}")
@@ -214,6 +218,10 @@ class KindDeployment(Deployment):
         for forward in self._forwards.values():
             forward.restart()
 
+    def broker(self) -> Broker:
+        """The broker, reached through port-forwards (AMQP, management) and ``kubectl exec`` (rabbitmqctl)."""
+        return self._broker()
+
     def _broker(self, pod: str | None = None) -> Broker:
         # The chart's generated Secret has the broker's name (rabbitmq.auth.existingSecret is not used here).
         secret = self.core.read_namespaced_secret(self.broker_service, self.ns)
@@ -249,19 +257,20 @@ class KindDeployment(Deployment):
                 for m in self._broker().drain(f"sluice.{GROUP}.dead")]
 
     def consumer_metric(self, name: str, **labels: str) -> float:
-        return sum(self._pod_metric(pod, name, **labels) for pod in self._consumer_pods())
+        return sum(self._pod_metric(pod, name, **labels) for pod in self.consumer_pods())
 
     def _pod_metric(self, pod: str, name: str, **labels: str) -> float:
         # Through the API server's pod proxy: no port-forward per pod.
         text = self.core.connect_get_namespaced_pod_proxy_with_path(f"{pod}:8080", self.ns, "metrics")
         return sample_value(str(text), name, **labels)
 
-    def _consumer_pods(self) -> list[str]:
+    def consumer_pods(self, *, ready: bool = True) -> list[str]:
+        """The consumer pods that are ready and not being deleted (``ready=False``: every one, terminating included)."""
         pods = self.core.list_namespaced_pod(self.ns, label_selector=self.consumer_selector).items
-        return [_meta(p).name or "" for p in pods if _meta(p).deletion_timestamp is None and _pod_ready(p)]
+        return [_meta(p).name or "" for p in pods if not ready or (_meta(p).deletion_timestamp is None and _pod_ready(p))]
 
     def consumer_replicas(self) -> int:
-        return len(self._consumer_pods())
+        return len(self.consumer_pods())
 
     def _deployment_status(self, deployment: str) -> V1DeploymentStatus:
         from kubernetes import client
@@ -282,13 +291,53 @@ class KindDeployment(Deployment):
         self.sink.control(status=status, delay_s=delay_s)
 
     def kill_consumer(self) -> int:
-        held = {pod: self._pod_metric(pod, "sluice_messages_inflight") for pod in self._consumer_pods()}
+        held = {pod: self._pod_metric(pod, "sluice_messages_inflight") for pod in self.consumer_pods()}
         victim = max(held, key=lambda pod: held[pod])
-        # Grace period 0: the kubelet kills the container at once, no SIGTERM drain.
-        self.core.delete_namespaced_pod(victim, self.ns, grace_period_seconds=0)
-        wait_for(lambda: victim not in self._consumer_pods(), timeout=POD_DEADLINE, interval=0.5, what=f"{victim} gone")
-        self._wait_consumers_ready()
+        self.replace_consumer_pod(victim, force=True)
         return int(held[victim])
+
+    def replace_consumer_pod(self, pod: str, *, force: bool) -> int | None:
+        """Delete consumer pod ``pod`` and wait until the Deployment's replacement is ready.
+
+        Parameters:
+            force: grace period 0: the kubelet kills the container at once, no SIGTERM drain.
+                Otherwise the pod's own grace period applies: SIGTERM, and the consumer drains.
+
+        Returns:
+            The exit status of the consumer's container, as the kubelet last reported it before the
+            pod was gone (None when it reported none, as for a forced deletion).
+        """
+        from kubernetes import watch
+
+        before = len(self.consumer_pods())
+        version = _meta(self.core.read_namespaced_pod(pod, self.ns)).resource_version
+        self.core.delete_namespaced_pod(pod, self.ns, grace_period_seconds=0 if force else None)
+        status: int | None = None
+        if not force:
+            # Watch the pod from before its deletion until it is gone: the kubelet reports the
+            # container's exit status in between, and the pod's final state carries it too.
+            gone = False
+            events = watch.Watch().stream(  # type: ignore[no-untyped-call]
+                self.core.list_namespaced_pod, self.ns, field_selector=f"metadata.name={pod}", resource_version=version,
+                timeout_seconds=int(POD_DEADLINE))
+            for event in events:
+                reported = _exit_status(event["object"], "consumer")
+                status = status if reported is None else reported
+                if event["type"] == "DELETED":
+                    gone = True
+                    break
+            if not gone:
+                raise TimeoutError(f"consumer pod {pod} not gone within {POD_DEADLINE:g}s of its deletion")
+        wait_for(lambda: pod not in (ready := self.consumer_pods()) and len(ready) >= before, timeout=POD_DEADLINE,
+                 interval=0.5, what=f"{pod} replaced and the replacement ready")
+        self._wait_consumers_ready()
+        return status
+
+    def container_env(self, deployment: str) -> dict[str, str]:
+        """The plain environment variables (``value``, not ``valueFrom``) of Deployment ``deployment``'s first container."""
+        spec = self.apps.read_namespaced_deployment(deployment, self.ns).spec
+        containers = spec.template.spec.containers if spec and spec.template.spec else []
+        return {e.name: e.value for e in containers[0].env or [] if e.value is not None} if containers else {}
 
     def restart_broker(self, *, hard: bool = False) -> float:
         volume = self._broker_volume()
@@ -428,6 +477,11 @@ class KindDeployment(Deployment):
             raise NotApplicable("no prometheus-operator Prometheus in the cluster (`make kind-prometheus`): the chart's "
                                 "ServiceMonitors and PrometheusRule are not installed")
 
+    def chaos_rig(self) -> ChaosRig:
+        from sluice_e2e.chaos import KindRig
+
+        return KindRig(self)
+
     def helm_test(self) -> str:
         return self._helm("test", self.settings.release, "--timeout", "5m")
 
@@ -499,6 +553,15 @@ def _meta(obj: Any) -> V1ObjectMeta:
     meta = obj.metadata
     assert meta is not None, f"{type(obj).__name__} without metadata"
     return meta  # type: ignore[no-any-return]
+
+
+def _exit_status(pod: V1Pod, container: str) -> int | None:
+    """The exit status of ``container`` in ``pod`` if the kubelet reported it terminated, else None."""
+    statuses = pod.status.container_statuses if pod.status else None
+    for status in statuses or []:
+        if status.name == container and status.state and status.state.terminated:
+            return int(status.state.terminated.exit_code)
+    return None
 
 
 def _pod_ready(pod: V1Pod) -> bool:

@@ -12,7 +12,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 TARGETS = ["kind-up", "kind-tools", "kind-node-image", "kind-load", "deploy", "keda", "kind-keda", "kind-prometheus",
-           "metrics-server", "monitoring", "e2e", "kind-e2e", "kind-down", "dev"]
+           "metrics-server", "monitoring", "e2e", "chaos-kind", "kind-e2e", "kind-down", "skaffold-tool", "dev"]
 
 
 def make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -30,7 +30,7 @@ def test_make_help_lists_every_kubernetes_target_in_its_section():
 
 
 @pytest.mark.parametrize("target", ["kind-up", "kind-load", "kind-keda", "kind-prometheus", "metrics-server", "kind-down",
-                                    "dev"])
+                                    "chaos-kind", "dev"])
 def test_targets_needing_kind_or_skaffold_check_them_first(target):
     recipe = make("-n", target, "VENV=.venv").stdout
     assert recipe.splitlines()[0].startswith("scripts/require-tools.sh")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 
@@ -43,10 +45,36 @@ def test_reset_forgets_what_was_received(served):
     assert (client.deliveries(), client.failed()) == ({}, 0)
 
 
-@pytest.mark.parametrize("bad", [{"status": "down"}, {"delay_s": -1}, {"fail_ids": "a"}, {"colour": "red"}])
+@pytest.mark.parametrize("bad", [{"status": "down"}, {"delay_s": -1}, {"fail_ids": "a"}, {"reject_ids": [1]},
+                                 {"colour": "red"}])
 def test_a_bad_control_document_gets_400_and_changes_nothing(served, bad):
     sink, _ = served
     response = requests.post(sink.url.removesuffix("/events") + "/control", json=bad, timeout=5)
     assert response.status_code == 400
     assert response.json()["error"]
     assert (sink.status, sink.delay_s, sink.fail_ids) == (None, 0.0, set())
+
+
+def test_reject_ids_are_refused_for_good_until_cleared(served):
+    sink, client = served
+    client.control(reject_ids=["doomed"])
+    assert [deliver(sink, k) for k in ("doomed", "fine", "doomed")] == [422, 200, 422]
+    client.control(reject_ids=[])
+    assert deliver(sink, "doomed") == 200
+
+
+def test_delivery_times_are_mapped_onto_the_clients_clock(served):
+    # Given two deliveries, the second after the sink answered slowly
+    sink, client = served
+    before = time.monotonic()
+    deliver(sink, "a")
+    client.control(delay_s=0.2)
+    deliver(sink, "b")
+    after = time.monotonic()
+    # Then both times fall within the calls, in order, and the slow one is counted
+    first, second = client.delivery_times()
+    assert before <= first < second <= after + 0.05
+    assert client.state()["delayed_successes"] == 1
+    # And a reset forgets them
+    client.control(reset=True)
+    assert client.delivery_times() == [] and client.state()["delayed_successes"] == 0

@@ -6,9 +6,12 @@ Every request's ``Idempotency-Key`` is counted, so a test can tell delivered fro
 Besides ``POST /events`` it serves a control API, so a test can drive a sink running elsewhere (the
 end-to-end suite runs this file as a pod in a kind cluster, with the standard library only):
 
-- ``GET /state``: ``{"received": {id: times delivered}, "failed": n}``;
+- ``GET /state``: ``{"received": {id: times delivered}, "failed": n, "delivery_times": [...],
+  "delayed_successes": n, "now": t}``, the times on the sink's monotonic clock (``now`` is that
+  clock at the answer, so a client can map them onto its own);
 - ``POST /control`` with any of ``{"status": 500 | null, "delay_s": 0.2, "fail_ids": [...],
-  "reset": true}``: set the failure mode (``reset`` forgets what was received first).
+  "reject_ids": [...], "reset": true}``: set the failure mode (``reset`` forgets what was
+  received first).
 """
 
 from __future__ import annotations
@@ -89,11 +92,14 @@ class FlakySink:
             self.received.clear()
             self.documents.clear()
             self.failed = 0
+            self.delivery_times.clear()
+            self.delayed_successes = 0
 
     def state(self) -> dict[str, Any]:
-        """What ``GET /state`` answers: delivered ids with their counts, and failed requests."""
+        """What ``GET /state`` answers: delivered ids with their counts, failed requests, when each success was answered."""
         with self._lock:
-            return {"received": dict(self.received), "failed": self.failed}
+            return {"received": dict(self.received), "failed": self.failed, "delivery_times": list(self.delivery_times),
+                    "delayed_successes": self.delayed_successes, "now": time.monotonic()}
 
     def control(self, settings: dict[str, Any]) -> None:
         """Apply a ``POST /control`` document (see the module docstring).
@@ -101,16 +107,18 @@ class FlakySink:
         Raises:
             ValueError: an unknown key or a value of the wrong type.
         """
-        unknown = set(settings) - {"status", "delay_s", "fail_ids", "reset"}
+        unknown = set(settings) - {"status", "delay_s", "fail_ids", "reject_ids", "reset"}
         if unknown:
             raise ValueError(f"unknown control keys: {sorted(unknown)}")
-        status, delay, fail_ids = settings.get("status"), settings.get("delay_s", self.delay_s), settings.get("fail_ids")
+        status, delay = settings.get("status"), settings.get("delay_s", self.delay_s)
+        fail_ids, reject_ids = settings.get("fail_ids"), settings.get("reject_ids")
         if status is not None and not (isinstance(status, int) and 100 <= status <= 599):
             raise ValueError(f"status must be an HTTP status or null, not {status!r}")
         if not isinstance(delay, int | float) or delay < 0:
             raise ValueError(f"delay_s must be a number >= 0, not {delay!r}")
-        if fail_ids is not None and not (isinstance(fail_ids, list) and all(isinstance(i, str) for i in fail_ids)):
-            raise ValueError(f"fail_ids must be a list of strings, not {fail_ids!r}")
+        for key, ids in (("fail_ids", fail_ids), ("reject_ids", reject_ids)):
+            if ids is not None and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
+                raise ValueError(f"{key} must be a list of strings, not {ids!r}")
         if settings.get("reset"):
             self.reset()
         if "status" in settings:
@@ -118,6 +126,8 @@ class FlakySink:
         self.delay_s = float(delay)
         if fail_ids is not None:
             self.fail_ids = set(fail_ids)
+        if reject_ids is not None:
+            self.reject_ids = set(reject_ids)
 
     def _answer(self, key: str, document: dict[str, Any]) -> int:
         delay = self.delay_s

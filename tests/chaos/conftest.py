@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
-from sluice_testing.chaos.report import table
+from sluice_testing.chaos.report import publish
 from sluice_testing.chaos.round import RoundResult
 
 _RESULTS: list[RoundResult] = []
@@ -20,11 +17,7 @@ def chaos_results() -> list[RoundResult]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not _RESULTS:
-        return
-    text = table(_RESULTS)
-    terminalreporter.section("chaos table")
-    terminalreporter.write_line(text)
+    if _RESULTS:
+        terminalreporter.section("chaos table")
     # CHAOS_REPORT names a file to write the table to as well (`make chaos` sets it).
-    if os.environ.get("CHAOS_REPORT"):
-        Path(os.environ["CHAOS_REPORT"]).write_text(text + "\n")
+    publish(_RESULTS, terminalreporter.write_line)

@@ -5,34 +5,22 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from sluice_testing.chaos.faults import FAULTS
-from sluice_testing.chaos.round import run_round
+from sluice_testing.chaos.rig import Rig
+from sluice_testing.chaos.round import check, rounds_per_fault, run_round
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def _rounds() -> int:
-    text = os.environ.get("CHAOS_ROUNDS", "1")
-    if not text.isdigit() or int(text) < 1:
-        raise pytest.UsageError(f"CHAOS_ROUNDS must be a whole number of at least 1, not {text!r}")
-    return int(text)
-
-
-@pytest.mark.parametrize("round_number", range(1, _rounds() + 1))
+@pytest.mark.parametrize("round_number", range(1, rounds_per_fault() + 1))
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_a_fault_under_load_loses_no_confirmed_event(own_broker, chaos_results, fault, round_number):
     # Given two consumers and a producer under load, When the fault strikes and is repaired
-    result = run_round(own_broker, fault, seed=round_number * 100 + list(FAULTS).index(fault))
+    seed = round_number * 100 + list(FAULTS).index(fault)
+    result = run_round(Rig(own_broker, seed=seed), fault, seed=seed)
     chaos_results.append(result)
-    accounting = result.accounting
-    # Then every confirmed event was delivered or dead-lettered, exactly one of the two
-    assert accounting.events > 0, "the load had no event confirmed"
-    assert accounting.sound, accounting.explain() + "\n" + result.logs
-    # and the duplicates are within what this fault can cause
-    assert accounting.duplicates <= result.duplicate_budget, accounting.explain()
-    # and throughput came back
-    assert result.recovery_s is not None, "throughput did not recover\n" + result.logs
+    # Then every confirmed event was delivered or dead-lettered, exactly one of the two, the
+    # duplicates are within what this fault can cause, and throughput came back
+    check(result)

@@ -10,10 +10,12 @@ import requests
 
 from sluice_testing.chaos.accounting import Ledger
 
-__all__ = ["IngestLoad", "sensor_event"]
+__all__ = ["REQUEST_TIMEOUT_S", "STOP_TIMEOUT_S", "IngestLoad", "sensor_event"]
 
 #: How long one ingest request may take; the producer answers 503 well before (publish timeout).
 REQUEST_TIMEOUT_S = 20.0
+#: The longest :meth:`IngestLoad.stop` waits for the request in progress.
+STOP_TIMEOUT_S = REQUEST_TIMEOUT_S + 5
 
 
 def sensor_event(event_id: str, *, padding: int = 0) -> dict[str, Any]:
@@ -29,8 +31,9 @@ class IngestLoad:
     """Posts batches of events to ``url`` at ``rate`` events per second, for at most ``max_events``.
 
     Each id goes in the ledger as confirmed (a 202, or listed as confirmed in a 503) or unconfirmed
-    (any other answer, or no answer). Every ``doomed_every``-th id is added to ``ledger.doomed``
-    before it is sent: the round's sink refuses those for good.
+    (any other answer, or no answer). Every ``doomed_every``-th id it may send is in ``ledger.doomed``
+    from the start, so a sink elsewhere can be told them before the first is sent: the round's sink
+    refuses those for good.
     """
 
     def __init__(self, url: str, ledger: Ledger, *, prefix: str, rate: float = 50.0, batch: int = 10,
@@ -40,7 +43,6 @@ class IngestLoad:
         self._prefix = prefix
         self._interval = batch / rate
         self._batch = batch
-        self._doomed_every = doomed_every
         self._max_events = max_events
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ingest-load", daemon=True)
@@ -48,6 +50,8 @@ class IngestLoad:
         self._session.trust_env = False  # loopback only: never through a proxy from the environment
         self.sent = 0
         self.answers: dict[int, int] = {}  # HTTP status (0: no answer) → requests
+        # Whole batches: the last one may pass max_events.
+        ledger.doomed.update(self._id(n) for n in range(0, max_events + batch, doomed_every))
 
     def start(self) -> IngestLoad:
         self._thread.start()
@@ -56,18 +60,20 @@ class IngestLoad:
     def stop(self) -> None:
         """Stop after the request in progress and wait for it."""
         self._stop.set()
-        self._thread.join(REQUEST_TIMEOUT_S + 5)
+        self._thread.join(STOP_TIMEOUT_S)
 
     def _run(self) -> None:
         next_at = time.monotonic()
         while not self._stop.is_set() and self.sent < self._max_events:
-            ids = [f"{self._prefix}-{self.sent + i:05d}" for i in range(self._batch)]
+            ids = [self._id(self.sent + i) for i in range(self._batch)]
             self.sent += len(ids)
-            self._ledger.doomed.update(i for n, i in enumerate(ids, self.sent - len(ids)) if n % self._doomed_every == 0)
             self._post(ids)
             next_at += self._interval
             self._stop.wait(max(next_at - time.monotonic(), 0))
             next_at = max(next_at, time.monotonic() - self._interval)  # after a slow answer, do not burst
+
+    def _id(self, n: int) -> str:
+        return f"{self._prefix}-{n:05d}"
 
     def _post(self, ids: list[str]) -> None:
         try:

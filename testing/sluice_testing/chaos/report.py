@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from sluice_testing.chaos.round import RoundResult
 
-__all__ = ["table"]
+__all__ = ["publish", "table"]
 
 
 def table(results: Sequence[RoundResult]) -> str:
@@ -21,6 +23,16 @@ def table(results: Sequence[RoundResult]) -> str:
     if len(faults) > 1:
         rows.append(_row("**all**", list(results)))
     return "\n".join(rows)
+
+
+def publish(results: Sequence[RoundResult], write_line: Callable[[str], None]) -> None:
+    """Write the table of ``results`` with ``write_line``, and to the file ``CHAOS_REPORT`` names if set."""
+    if not results:
+        return
+    text = table(results)
+    write_line(text)
+    if os.environ.get("CHAOS_REPORT"):
+        Path(os.environ["CHAOS_REPORT"]).write_text(text + "\n")
 
 
 def _row(name: str, rounds: Sequence[RoundResult]) -> str:

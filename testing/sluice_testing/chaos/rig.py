@@ -1,15 +1,18 @@
-"""The services of one chaos round: consumers and a producer behind loopback proxies, and a sink.
+"""The services of one chaos round as local processes: consumers behind a loopback proxy, a producer, and a sink.
 
-Consumers and the producer reach the broker through their own :class:`TcpProxy`, so a test can cut
-the consumers' connections alone, and a broker that restarts on another host port stays at the
-same address for the services.
+The consumers reach the broker through a :class:`TcpProxy` of their own, so a round can cut their
+connections alone; the broker is a container the tests started, which restarts on the same ports.
 """
 
 from __future__ import annotations
 
+import random
 import urllib.parse
+import uuid
+from collections import Counter
 
 from sluice_testing.broker import Broker
+from sluice_testing.chaos.base import CONSUMERS, ChaosRig, Limits, drain_group, group_backlog
 from sluice_testing.flaky_sink import FlakySink
 from sluice_testing.processes import ServiceProcess
 from sluice_testing.tcp_proxy import TcpProxy
@@ -30,12 +33,15 @@ def _target(url: str) -> tuple[str, int]:
     return parsed.hostname or "127.0.0.1", parsed.port or 5672
 
 
-class Rig:
-    """Two or more consumers of group ``default`` and one producer, on topology ``prefix``."""
+class Rig(ChaosRig):
+    """Consumers of group ``default`` and one producer as processes, on topology ``prefix`` (by default a new one)."""
 
-    def __init__(self, broker: Broker, *, prefix: str, consumers: int = 2, seed: int = 0) -> None:
+    limits = Limits(prefetch=PREFETCH, concurrency=CONCURRENCY, max_outstanding=MAX_OUTSTANDING, producers=1,
+                    sink_timeout_s=SINK_TIMEOUT_S)
+
+    def __init__(self, broker: Broker, *, prefix: str | None = None, consumers: int = CONSUMERS, seed: int = 0) -> None:
         self.broker = broker
-        self.prefix = prefix
+        self.prefix = prefix or f"chaos{uuid.uuid4().hex[:8]}"
         self.sink = FlakySink(seed=seed)
         # The consumers reach the broker through a proxy the "connection cut" fault controls.
         self.consumer_proxy = TcpProxy(_target(broker.amqp_url))
@@ -105,6 +111,10 @@ class Rig:
             if process.process is not None and process.process.poll() is None:
                 process.terminate(timeout=60)
 
+    def finish(self) -> tuple[list[str], list[str]]:
+        self.stop_services()
+        return drain_group(self.broker, self.work_queue)
+
     def close(self) -> None:
         """Stop everything the round started and delete its queues."""
         for process in (*self.consumers, *self.retired, *([self.producer] if self.producer else [])):
@@ -117,3 +127,60 @@ class Rig:
         """The services' logs, for a failed round's report."""
         processes = (*self.consumers, *self.retired, *([self.producer] if self.producer else []))
         return "\n".join(f"--- {p.name} ---\n{p.logs()[-4000:]}" for p in processes)
+
+    # -- load and sink ---------------------------------------------------------------------------
+
+    def ingest_url(self) -> str:
+        assert self.producer is not None, "the rig is not started"
+        return self.producer.url + "/events"
+
+    def refuse(self, ids: set[str]) -> None:
+        self.sink.reject_ids = ids
+
+    def deliveries(self) -> Counter[str]:
+        return self.sink.received.copy()
+
+    def delivery_times(self) -> list[float]:
+        return list(self.sink.delivery_times)
+
+    def set_sink(self, *, status: int | None, delay_s: float) -> None:
+        self.sink.status, self.sink.delay_s = status, delay_s
+
+    def delayed_successes(self) -> int:
+        return self.sink.delayed_successes
+
+    # -- queues and consumers --------------------------------------------------------------------
+
+    def backlog(self) -> tuple[int, int]:
+        return group_backlog(self.broker, self.work_queue)
+
+    def in_flight(self) -> float:
+        return sum(c.metric("sluice_messages_inflight") for c in self.consumers)
+
+    def consumer_count(self) -> int:
+        return len(self.consumers)
+
+    # -- faults ----------------------------------------------------------------------------------
+
+    def kill_consumer(self, rng: random.Random) -> None:
+        victim = rng.choice(self.consumers)
+        victim.kill()
+        self.retire(victim)
+        self.add_consumer()
+
+    def stop_consumer(self, rng: random.Random) -> None:
+        victim = rng.choice(self.consumers)
+        status = victim.terminate(timeout=60)
+        if status != 0:
+            raise AssertionError(f"{victim.name} exited with {status} after SIGTERM:\n{victim.logs()[-3000:]}")
+        self.retire(victim)
+        self.add_consumer()
+
+    def restart_broker(self, *, hard: bool) -> None:
+        self.broker.restart(hard=hard)
+
+    def cut_consumers(self) -> int:
+        return self.consumer_proxy.cut()
+
+    def restore_consumers(self) -> None:
+        self.consumer_proxy.restore()
