@@ -72,6 +72,8 @@ CONFIRM_STALL_S = 30.0
 UNAVAILABLE_RUNBOOK = "docs/runbooks.md#sluicequeueunavailable"
 #: How long a :class:`QueueClient` waits while the broker blocks publishing before it gives up.
 BLOCKED_TIMEOUT_S = 60.0
+#: Routing keys whose first returned message a :class:`Publisher` logs as a warning (the rest at DEBUG).
+RETURN_LOG_KEYS = 100
 #: Raised by pika while encoding a message, before anything is sent: the message itself is at fault.
 _UNENCODABLE = (pika.exceptions.ShortStringTooLong, pika.exceptions.UnsupportedAMQPFieldException, struct.error)
 
@@ -432,6 +434,7 @@ class Publisher(_Session):
         self._queue: collections.deque[_Pending] = collections.deque()  # waiting to be published
         self._unconfirmed: dict[int, _Pending] = {}  # by delivery tag, in publish order
         self._returned: collections.Counter[str] = collections.Counter()  # message ids returned, not yet acked
+        self._returned_keys: set[str] = set()  # routing keys whose return was logged on this connection
         self._channel: Any = None
         self._next_tag = 1
         self._drain_scheduled = threading.Event()
@@ -558,8 +561,16 @@ class Publisher(_Session):
     def _on_return(self, _channel: Any, method: Any, properties: Any, _body: bytes) -> None:
         # basic.return precedes the message's basic.ack: remember it and settle it on the ack.
         self._returned[properties.message_id] += 1
-        self._log.warning(
-            "Message returned by the broker: %s (routing key %r).",
+        # One line per routing key and connection: a key with no queue bound returns every message,
+        # and each one is already counted (outcome "returned") and failed to its caller.
+        level = logging.DEBUG
+        if method.routing_key not in self._returned_keys and len(self._returned_keys) < RETURN_LOG_KEYS:
+            self._returned_keys.add(method.routing_key)
+            level = logging.WARNING
+        self._log.log(
+            level,
+            "Message returned by the broker: %s (routing key %r); further returns of this routing key are "
+            "logged at DEBUG level.",
             method.reply_text,
             method.routing_key,
             extra={"message_id": properties.message_id},
@@ -639,6 +650,7 @@ class Publisher(_Session):
         self._queue.extendleft(reversed(self._unconfirmed.values()))
         self._unconfirmed.clear()
         self._returned.clear()
+        self._returned_keys.clear()
         self._channel = None
 
 
