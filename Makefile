@@ -213,7 +213,7 @@ e2e: venv ## Run k8s-tests on the kind cluster (after kind-up, images, kind-load
 	scripts/require-tools.sh kubectl
 	@kubectl config get-contexts '$(KUBE_CONTEXT)' >/dev/null 2>&1 || { echo "no kube context $(KUBE_CONTEXT): run \`make kind-up\` first" >&2; exit 1; }
 	SLUICE_E2E=kind KIND_CLUSTER='$(KIND_CLUSTER)' IMAGE_TAG='$(IMAGE_TAG)' HELM="$(helm_bin)" SLUICE_E2E_BROKER_IMAGE='$(SLUICE_E2E_BROKER_IMAGE)' \
-	  SKAFFOLD_HELM="$(skaffold_helm)" SLUICE_BASE_IMAGE="$${SLUICE_BASE_IMAGE:-$$(scripts/build-base-image.sh | tail -n 1)}" \
+	  SKAFFOLD='$(SKAFFOLD)' SKAFFOLD_HELM="$(skaffold_helm)" SLUICE_BASE_IMAGE="$${SLUICE_BASE_IMAGE:-$$(scripts/build-base-image.sh | tail -n 1)}" \
 	  $(PY) -m pytest -p no:cacheprovider -v k8s-tests/scenarios
 
 .PHONY: chaos-kind
@@ -226,7 +226,7 @@ chaos-kind: venv ## CHAOS_ROUNDS (4) rounds of each of 6 faults on the chart in 
 	@echo "Table also written to .state/chaos-kind-table.md"
 
 .PHONY: kind-e2e
-kind-e2e: venv system-deps kind-tools skaffold-tool images ## All of the above with no registry: kind-up (node image built if needed), kind-load, metrics-server, prometheus-operator (KIND_PROMETHEUS=0 leaves it out), KEDA if built (KIND_KEDA=1 builds it, 0 leaves it out), the RabbitMQ test image loaded, e2e; then kind-down, also after a failure (KIND_KEEP=1 keeps the cluster). Prints each step's time
+kind-e2e: venv system-deps kind-tools images ## All of the above with no registry: kind-up (node image built if needed), kind-load, metrics-server, prometheus-operator (KIND_PROMETHEUS=0 leaves it out), KEDA and skaffold if built (KIND_KEDA=1, KIND_SKAFFOLD=1 build them, 0 leaves them out), the RabbitMQ test image loaded, e2e; then kind-down, also after a failure (KIND_KEEP=1 keeps the cluster). Prints each step's time
 	@if [ "$${KIND_KEEP:-0}" != 1 ]; then trap '$(MAKE) --no-print-directory kind-down' EXIT; fi; \
 	timed() { local start=$$SECONDS; "$$@"; echo "kind-e2e: $$((SECONDS - start)) s for: $$*" | cut -c1-160; }; \
 	timed $(MAKE) --no-print-directory kind-up; \
@@ -236,9 +236,11 @@ kind-e2e: venv system-deps kind-tools skaffold-tool images ## All of the above w
 	  case "$${addon#*:}" in 1) flag=;; auto) flag=--if-built;; *) continue;; esac; \
 	  timed env KIND_CLUSTER='$(KIND_CLUSTER)' "scripts/kind-addons/$${addon%%:*}.sh" $$flag; \
 	done; \
+	case "$${KIND_SKAFFOLD:-auto}" in 1) timed $(MAKE) --no-print-directory skaffold-tool;; esac; \
+	case "$${KIND_SKAFFOLD:-auto}" in 0) skaffold=;; *) skaffold=$$(scripts/get-skaffold.sh --if-built | tail -n 1);; esac; \
 	broker=$$(scripts/rabbitmq.sh image | tail -n 1); \
 	timed env $(kind) load docker-image --name '$(KIND_CLUSTER)' "$$broker"; \
-	timed $(MAKE) --no-print-directory e2e SLUICE_E2E_BROKER_IMAGE="$$broker"
+	timed $(MAKE) --no-print-directory e2e SLUICE_E2E_BROKER_IMAGE="$$broker" SKAFFOLD="$$skaffold"
 
 .PHONY: kind-down
 kind-down: ## Delete the kind cluster $(KIND_CLUSTER)
@@ -252,6 +254,8 @@ kind-down: ## Delete the kind cluster $(KIND_CLUSTER)
 #: profile), where the official image cannot be pulled.
 SLUICE_BROKER_IMAGE ?=
 export SLUICE_BROKER_IMAGE
+#: The skaffold the e2e suite runs; empty: none here, and the skaffold scenarios skip, saying so.
+SKAFFOLD ?= skaffold
 skaffold_helm = $$(HELM_MAJOR=3 scripts/get-helm.sh)
 skaffold_env = PATH="$$(dirname "$(skaffold_helm)"):$(CURDIR)/scripts/kind:$$PATH" \
   SLUICE_BASE_IMAGE="$${SLUICE_BASE_IMAGE:-$$(scripts/build-base-image.sh | tail -n 1)}"

@@ -61,6 +61,9 @@ def skaffold(tmp_path: Path) -> Iterator[Skaffold]:
 
     if os.environ.get("SLUICE_E2E", "local") != "kind":
         pytest.skip("skaffold deploys to the kind cluster only: run `make kind-e2e` (docs/e2e.md)")
+    if os.environ.get("SKAFFOLD") == "":
+        pytest.skip("skaffold is not built on this machine: `make skaffold-tool` builds it (about 7 min cold), "
+                    "and `make kind-e2e` runs these scenarios from then on (KIND_SKAFFOLD=1 builds it first)")
     try:
         settings = SkaffoldSettings.from_env()
     except KindUnavailable as e:
