@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import statistics
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -38,3 +39,11 @@ def test_a_kept_alive_connection_is_not_held_up_by_delayed_acks(server: StatusSe
     # Then a typical request takes far less than one delayed ACK (headers and body were sent
     # apart, and the body waited for the ACK of the headers: 44 ms a request)
     assert statistics.median(seconds) < DELAYED_ACK_S / 2, [f"{s * 1000:.1f} ms" for s in seconds]
+
+
+def test_many_clients_connecting_at_once_are_queued_not_dropped(server: StatusServer) -> None:
+    # The listening socket's backlog (ss shows it as Send-Q): socketserver's default of 5 made the kernel
+    # drop most of 64 simultaneous connects, which clients retried a second later or timed out on.
+    listing = subprocess.run(["ss", "-ltnH", f"sport = :{server.port}"], capture_output=True, text=True, check=True)
+    backlog = int(listing.stdout.split()[2])
+    assert backlog >= 64, listing.stdout

@@ -26,6 +26,8 @@ REQUEST_TIMEOUT_S = 30.0
 #: closing the socket does not reset it before the client has read the answer (a "lingering close").
 DRAIN_MAX_BYTES = 4 << 20
 DRAIN_TIMEOUT_S = 2.0
+#: Connections the kernel queues for accept (socketserver's default is 5).
+LISTEN_BACKLOG = 1024
 #: Responses are assembled in a buffer of this size and sent with one write.
 WRITE_BUFFER_BYTES = 64 << 10
 
@@ -88,7 +90,7 @@ class StatusServer:
             **{key: _Guarded(route, (), None) for key, route in builtin.items()},
             **{key: _Guarded(route, tuple(guards), observer) for key, route in (routes or {}).items()},
         }
-        self._server = ThreadingHTTPServer((host, port), _make_handler(self._routes, max_body))
+        self._server = _Server((host, port), _make_handler(self._routes, max_body))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
 
@@ -106,6 +108,12 @@ class StatusServer:
         """Stop serving and close the socket."""
         self._server.shutdown()
         self._server.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver's listen backlog is 5: 64 clients connecting at once overflowed it, and the
+    # connections the kernel dropped were retried a second later (and timed out at the client).
+    request_queue_size = LISTEN_BACKLOG
 
 
 @dataclass(frozen=True)
