@@ -1,4 +1,4 @@
-"""The errors sluice raises. Callers never see a pika exception: ``amqp.py`` maps them here.
+"""The errors sluice raises. Callers never see a pika exception: ``sluice_common.amqp`` maps them here.
 
 - ``SluiceError``: base of every error below.
   - ``ConfigError``: a ``SLUICE_*`` variable has a bad value; the service must not start.

@@ -12,7 +12,7 @@ Retry tiers dead-letter through the default exchange with the work queue's name 
 never through the shared topic exchange: that would hand a retry to every group whose binding
 matches the event's key.
 
-Nothing here talks to the broker; ``amqp.py`` declares what this module describes.
+Nothing here talks to the broker; ``amqp/consumer.py`` declares what this module describes.
 """
 
 from __future__ import annotations
