@@ -214,7 +214,7 @@ e2e: venv ## Run k8s-tests on the kind cluster (after kind-up, images, kind-load
 	@kubectl config get-contexts '$(KUBE_CONTEXT)' >/dev/null 2>&1 || { echo "no kube context $(KUBE_CONTEXT): run \`make kind-up\` first" >&2; exit 1; }
 	SLUICE_E2E=kind KIND_CLUSTER='$(KIND_CLUSTER)' IMAGE_TAG='$(IMAGE_TAG)' HELM="$(helm_bin)" SLUICE_E2E_BROKER_IMAGE='$(SLUICE_E2E_BROKER_IMAGE)' \
 	  SKAFFOLD='$(SKAFFOLD)' SKAFFOLD_HELM="$(skaffold_helm)" SLUICE_BASE_IMAGE="$${SLUICE_BASE_IMAGE:-$$(scripts/build-base-image.sh | tail -n 1)}" \
-	  $(PY) -m pytest -p no:cacheprovider -v k8s-tests/scenarios
+	  $(PY) -m pytest -p no:cacheprovider -v --durations=0 --durations-min=1 k8s-tests/scenarios
 
 .PHONY: chaos-kind
 chaos-kind: venv ## CHAOS_ROUNDS (4) rounds of each of 6 faults on the chart in kind, the faults striking pods (after kind-up, images, kind-load; `make e2e` runs 1 per fault); prints the table

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import report, runner
+from bench import ingest, report, runner
 from sluice_testing.broker import start_broker
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,9 +25,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="directory for results.md and throughput.png (default docs/bench)")
     parser.add_argument("--readme", action="store_true", help="also replace the results block in README.md")
     parser.add_argument("--broker", default="sluice-test", help="name of the RabbitMQ test container to use")
+    parser.add_argument("--ingest-seconds", type=float, default=float(os.environ.get("BENCH_INGEST_SECONDS", "10")),
+                        help="seconds of wrk per ingest case, 0 to leave the ingest out (default 10 or "
+                             "$BENCH_INGEST_SECONDS)")
     args = parser.parse_args(argv)
     if args.messages < 50 or args.repeats < 1:
         parser.error("--messages must be at least 50 and --repeats at least 1")
+    if args.ingest_seconds and args.ingest_seconds < 1:
+        parser.error("--ingest-seconds must be 0 (no ingest rows) or at least 1")
     queue_types = tuple(q.strip() for q in args.queue_types.split(",") if q.strip())
     if not queue_types or set(queue_types) - {"quorum", "classic"}:
         parser.error("--queue-types takes quorum and/or classic")
@@ -35,7 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     broker = start_broker(args.broker)
     options = runner.Options(messages=args.messages, repeats=args.repeats, queue_types=queue_types)
     started = time.monotonic()
-    measurements, startup = runner.run(broker, options, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    measurements, startup = runner.run(broker, options, progress=progress)
+    ingest_rows = ingest.run(broker, seconds=args.ingest_seconds, progress=progress) if args.ingest_seconds else []
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     conditions = (
         f"{options.messages:,} persistent messages per run ({max(50, int(options.messages * runner.NAIVE_SHARE)):,} "
@@ -45,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Absolute numbers depend on the machine and its load: "
         f"compare the ratios."
     )
-    summary = report.summarize(measurements, startup, conditions)
+    summary = report.summarize(measurements, startup, conditions, ingest_rows)
     text = report.markdown(summary)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.ingest import FASTAPI, HALF_RATE_CASE, SLUICE, IngestRow
 from bench.runner import Measurement, Startup
 
 __all__ = ["Summary", "Target", "markdown", "plot", "summarize", "update_readme"]
@@ -53,6 +54,7 @@ class Summary:
     targets: list[Target]
     startup: Startup | None
     conditions: str
+    ingest: list[IngestRow] = field(default_factory=list)
 
 
 def _median(rows: list[Measurement]) -> Measurement:
@@ -61,13 +63,40 @@ def _median(rows: list[Measurement]) -> Measurement:
     return ordered[(len(ordered) - 1) // 2]
 
 
-def summarize(measurements: Iterable[Measurement], startup: Startup | None, conditions: str) -> Summary:
-    """Group the repeats, take medians and check every target."""
+def summarize(measurements: Iterable[Measurement], startup: Startup | None, conditions: str,
+              ingest: Iterable[IngestRow] = ()) -> Summary:
+    """Group the repeats, take medians and check every target (the ingest's too, when measured)."""
     groups: dict[tuple[str, str, str], list[Measurement]] = {}
     for m in measurements:
         groups.setdefault((m.scenario, m.contender, m.queue_type), []).append(m)
     medians = {key: _median(rows) for key, rows in groups.items()}
-    return Summary(medians, [m for rows in groups.values() for m in rows], _targets(medians, startup), startup, conditions)
+    rows = list(ingest)
+    targets = _targets(medians, startup) + (_ingest_targets(rows) if rows else [])
+    return Summary(medians, [m for rows in groups.values() for m in rows], targets, startup, conditions, rows)
+
+
+def _ingest_targets(rows: list[IngestRow]) -> list[Target]:
+    def row(contender: str, case: str) -> IngestRow | None:
+        return next((r for r in rows if r.contender == contender and r.case == case), None)
+
+    def ratio(case: str, rate: Callable[[IngestRow], float]) -> float | None:
+        ours, theirs = row(SLUICE, case), row(FASTAPI, case)
+        return rate(ours) / rate(theirs) if ours and theirs else None
+
+    def target(name: str, value: float | None, goal: str, met: Callable[[float], bool]) -> Target:
+        return Target(name, value, goal, None if value is None else met(value))
+
+    half, wide = row(SLUICE, HALF_RATE_CASE), row(SLUICE, "single, 64 connections")
+    return [
+        target("ingest: sluice / FastAPI, single events, 16 kept-alive connections (quorum)",
+               ratio("single, 16 connections", lambda r: r.requests_per_s), "≥ 1.3×", lambda v: v >= 1.3),
+        target("ingest: sluice / FastAPI, events/s in batches of 100 (quorum)",
+               ratio("batches of 100, 16 connections", lambda r: r.events_per_s), "≥ 2×", lambda v: v >= 2),
+        target("ingest: sluice p99 at half its maximum, 16 connections (quorum)", half.p99_ms if half else None,
+               "≤ 20 ms", lambda v: v <= 20),
+        target("ingest: sluice socket errors + non-2xx answers at 64 connections",
+               None if wide is None else wide.socket_errors + wide.non_2xx, "= 0", lambda v: v == 0),
+    ]
 
 
 def _targets(medians: dict[tuple[str, str, str], Measurement], startup: Startup | None) -> list[Target]:
@@ -138,11 +167,26 @@ def markdown(summary: Summary) -> str:
         s = summary.startup
         lines.append(f"- `python -m sluice_consumer` at prefetch 500: ready {s.ready_s:.2f} s after start (broker up), "
                      f"peak RSS {s.rss_mib:.0f} MiB after draining {s.messages:,} messages.")
+    lines += _ingest_markdown(summary.ingest)
     lines += ["", "| target | measured | goal | met |", "|---|---:|---|---|"]
     for t in summary.targets:
         value = _fmt(t.value, "{:.3g}")  # 0.596 must not print as 0.60 next to a "no"
         lines.append(f"| {t.name} | {value} | {t.goal} | {'—' if t.met is None else 'yes' if t.met else '**no**'} |")
     return "\n".join(lines) + "\n"
+
+
+def _ingest_markdown(rows: list[IngestRow]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["", "`POST /events` over kept-alive connections (wrk; one quorum queue; 202 only after the broker's "
+             "confirm):", "",
+             "| case | contender | requests/s | events/s | p50 ms | p99 ms | socket errors | non-2xx |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        case = r.case if r.offered_rate is None else f"{r.case} ({r.offered_rate:,.0f} requests/s offered)"
+        lines.append(f"| {case} | {r.contender} | {r.requests_per_s:,.0f} | {r.events_per_s:,.0f} | {r.p50_ms:.1f} | "
+                     f"{r.p99_ms:.1f} | {r.socket_errors} | {r.non_2xx} |")
+    return lines
 
 
 def plot(summary: Summary, path: Path) -> None:

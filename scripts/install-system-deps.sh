@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the local pipeline needs (docker.io, iptables, debootstrap)
-# with --no-install-recommends (Prometheus 3.5 comes from scripts/get-prometheus.sh). Packages
-# already installed are skipped, and
-# `apt-get update` runs only when a package has no install candidate or an install fails on a
-# stale package list. Pass package names as arguments to install those instead of the default set.
+# Installs the Debian packages the local pipeline needs (docker.io, iptables, debootstrap, and wrk,
+# the HTTP load generator of `make bench`) with --no-install-recommends (Prometheus 3.5 comes from
+# scripts/get-prometheus.sh). Packages already installed are skipped, and `apt-get update` runs
+# only when a package has no install candidate or an install fails on a stale package list. Pass
+# package names as arguments to install those instead of the default set.
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-DEFAULT_PACKAGES=(docker.io iptables debootstrap)
+DEFAULT_PACKAGES=(docker.io iptables debootstrap wrk)
 APT=(apt-get -o DPkg::Lock::Timeout=300 -q -y)
 export DEBIAN_FRONTEND=noninteractive
 
