@@ -78,9 +78,9 @@ def test_a_target_missed_is_marked_in_the_table() -> None:
     summary = report.summarize(rows, None, "synthetic")
 
     # Then the ratio is 0.1 and marked as not met; what was not measured has no verdict
-    target = next(t for t in summary.targets if t.name == "consumer: sluice / tuned raw pika (quorum)")
+    target = next(t for t in summary.targets if t.name == "consumer: sluice / tuned raw pika (quorum, stretch)")
     assert target.value == pytest.approx(0.1) and target.met is False
-    assert "| consumer: sluice / tuned raw pika (quorum) | 0.1 | ≥ 0.4× | **no** |" in report.markdown(summary)
+    assert "| consumer: sluice / tuned raw pika (quorum, stretch) | 0.1 | ≥ 0.7× | **no** |" in report.markdown(summary)
     assert next(t for t in summary.targets if "FastStream" in t.name).met is None
 
 
