@@ -146,9 +146,20 @@ dashboard-preview: venv system-deps ## Render the dashboard's main panels from a
 	$(with_prometheus) PYTHONPATH=testing $(PY) -m sluice_testing.dashboard_preview --out docs/img --seconds $${PREVIEW_SECONDS:-120}
 
 ##@ Kubernetes: kind, skaffold and the end-to-end suite (docs/e2e.md)
+#: Service addresses of the kind cluster (kind's default serviceSubnet). A packet to a ClusterIP that
+#: kube-proxy has not programmed yet leaves the node for the host's network; where that network
+#: answers every address (an egress proxy answering 404 and keeping the connection alive), a client
+#: that keeps the connection, as KEDA's operator does, never reaches the Service. kind-up has the
+#: host reject such packets (Docker's DOCKER-USER chain, as root), as an isolated network would.
+KIND_SERVICE_SUBNET ?= 10.96.0.0/16
+reject_unrouted_services = iptables -w -C DOCKER-USER -d '$(KIND_SERVICE_SUBNET)' -p tcp -j REJECT --reject-with tcp-reset 2>/dev/null || \
+  iptables -w -I DOCKER-USER -d '$(KIND_SERVICE_SUBNET)' -p tcp -j REJECT --reject-with tcp-reset 2>/dev/null || \
+  echo "kind-up: could not add the host's reject rule for $(KIND_SERVICE_SUBNET) (not root?); see KIND_SERVICE_SUBNET in the Makefile" >&2
+
 .PHONY: kind-up
 kind-up: ## Create the kind cluster $(KIND_CLUSTER) from $(KIND_CONFIG) (kept if it exists) on $(KIND_NODE_IMAGE), or on a local node image where that cannot be pulled
 	scripts/require-tools.sh docker kind kubectl
+	@$(reject_unrouted_services)
 	@if $(kind) get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)'; then echo "kind cluster $(KIND_CLUSTER) exists"; \
 	else image=$$(scripts/kind/node-image.sh | tail -n 1) && \
 	  $(kind) create cluster --name '$(KIND_CLUSTER)' --config '$(KIND_CONFIG)' --image "$$image" --wait 300s; fi

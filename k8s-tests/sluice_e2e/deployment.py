@@ -258,6 +258,15 @@ class Deployment(ABC):
         raise NotApplicable(f"not applicable to the {self.name} deployment: tests/chaos runs the same chaos rounds "
                             "on local processes (`make chaos`)")
 
+    def reach_unserved_service_address(self, port: int) -> tuple[str, str]:
+        """An address of the cluster's service range that no Service holds, and what a pod gets when
+        it sends an HTTP request there: ``refused``, ``timeout``, or ``answered <status line>``.
+
+        Raises:
+            NotApplicable: this deployment has no pods.
+        """
+        raise NotApplicable(f"not applicable to the {self.name} deployment: its services are local processes")
+
     def helm_test(self) -> str:
         """Run ``helm test`` and return its output.
 

@@ -22,6 +22,7 @@ context is: the scenarios kill pods, and only ever in the suite's own cluster.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import shutil
 import subprocess
@@ -49,6 +50,8 @@ __all__ = ["KindDeployment"]
 
 #: Seconds a pod gets to be replaced and ready.
 POD_DEADLINE = 300.0
+#: kind's default service range (k8s-tests/kind/cluster.yaml sets none; the Makefile's KIND_SERVICE_SUBNET).
+SERVICE_SUBNET = "10.96.0.0/16"
 #: The Prometheus that scripts/kind-addons/prometheus-operator.sh runs (k8s-tests/kind/prometheus/).
 PROMETHEUS, PROMETHEUS_NAMESPACE = "sluice", "monitoring"
 #: KEDA holds a ScaledObject's target at this many replicas while the annotation is set.
@@ -481,6 +484,28 @@ class KindDeployment(Deployment):
         from sluice_e2e.chaos import KindRig
 
         return KindRig(self)
+
+    def reach_unserved_service_address(self, port: int) -> tuple[str, str]:
+        specs = [svc.spec for svc in self.core.list_service_for_all_namespaces().items if svc.spec]
+        taken = {ip for spec in specs for ip in spec.cluster_ips or []}
+        network = ipaddress.ip_network(SERVICE_SUBNET)
+        address = next(str(ip) for ip in reversed(list(network.hosts())) if str(ip) not in taken)
+        # From the sink pod, whose image has Python; a raw request, so that any answer at all shows.
+        probe = (
+            "import socket\n"
+            "try:\n"
+            f"    s = socket.create_connection(({address!r}, {port}), timeout=5)\n"
+            "    s.sendall(b'GET / HTTP/1.1\\r\\nHost: probe\\r\\n\\r\\n')\n"
+            "    s.settimeout(5)\n"
+            "    print('answered', s.recv(200).split(b'\\r\\n')[0].decode(errors='replace'))\n"
+            "except ConnectionRefusedError:\n"
+            "    print('refused')\n"
+            "except OSError:\n"
+            "    print('timeout')\n"
+        )
+        outcome = _run([self.settings.kubectl, "--context", self.settings.context, "--namespace", self.ns, "exec",
+                        f"deploy/{SINK}", "--", "python3", "-c", probe], timeout=60).strip()
+        return address, outcome
 
     def helm_test(self) -> str:
         return self._helm("test", self.settings.release, "--timeout", "5m")
