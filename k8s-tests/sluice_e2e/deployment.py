@@ -258,7 +258,7 @@ class Deployment(ABC):
         raise NotApplicable(f"not applicable to the {self.name} deployment: tests/chaos runs the same chaos rounds "
                             "on local processes (`make chaos`)")
 
-    def reach_unserved_service_address(self, port: int) -> tuple[str, str]:
+    def reach_unserved_service_address(self, port: int = 15672) -> tuple[str, str]:
         """An address of the cluster's service range that no Service holds, and what a pod gets when
         it sends an HTTP request there: ``refused``, ``timeout``, or ``answered <status line>``.
 

@@ -485,7 +485,7 @@ class KindDeployment(Deployment):
 
         return KindRig(self)
 
-    def reach_unserved_service_address(self, port: int) -> tuple[str, str]:
+    def reach_unserved_service_address(self, port: int = 15672) -> tuple[str, str]:
         specs = [svc.spec for svc in self.core.list_service_for_all_namespaces().items if svc.spec]
         taken = {ip for spec in specs for ip in spec.cluster_ips or []}
         network = ipaddress.ip_network(SERVICE_SUBNET)
