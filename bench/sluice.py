@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import Future
 
 from bench.workload import READING, Meter, Report, Tally, paced_chunks, stamp, stamp_age
+from sluice_common.amqp import PublishBatch
 from sluice_common.config import Settings
 from sluice_common.envelope import Event
 from sluice_common.topology import GroupTopology, group_topology
@@ -59,17 +59,21 @@ def produce(url: str, prefix: str, queue_type: str, n: int, rate: float | None =
         if time.monotonic() > deadline:
             raise RuntimeError("sluice publisher not ready within 30s")
         time.sleep(0.01)
-    futures: list[Future[None]] = []
+    batches: list[PublishBatch] = []
     try:
         meter.begin()
         for chunk in paced_chunks(n, rate):
-            batch = [publisher.check(Event("sensor.reading", READING, id=stamp(seq))) for seq in chunk]
-            futures.extend(publisher.publisher.publish(batch, timeout=300))
-        # One future at a time, as the producer's sources do (concurrent.futures.wait would lock all 10k at once).
-        failed = [f for f in futures if f.exception(timeout=300) is not None]
+            messages = [publisher.check(Event("sensor.reading", READING, id=stamp(seq))) for seq in chunk]
+            batches.append(publisher.publisher.publish(messages, timeout=300))
+        # As the generator does: never wait before publishing more, then wait for every outcome
+        # (a message still unanswered after the wait counts as not confirmed).
+        failed = 0
+        for batch in batches:
+            batch.wait(300)
+            failed += sum(1 for error in batch.errors() if error is not None)
         meter.end()
         if failed:
-            raise RuntimeError(f"sluice producer: {len(failed)} of {n} messages not confirmed")
+            raise RuntimeError(f"sluice producer: {failed} of {n} messages not confirmed")
     finally:
         publisher.stop()
     return meter.report(n)

@@ -32,10 +32,10 @@ def test_a_batch_larger_than_the_window_is_published_without_waiting_for_its_tim
         # When one call publishes 60 messages with a generous timeout
         messages = [encode(Event("sensor.reading", {"n": i}, id=f"w-{i}"), exchange) for i in range(60)]
         started = time.monotonic()
-        futures = publisher.publish(messages, timeout=30)
+        batch = publisher.publish(messages, timeout=30)
         # Then every message is confirmed long before that timeout: the window refills as confirms come
-        for future in futures:
-            future.result(timeout=30)
+        assert batch.wait(30)
+        assert batch.errors() == [None] * 60
         assert time.monotonic() - started < 10
         assert publisher.outstanding == 0
         assert rabbitmq.depth(f"{prefix}.all") == 60

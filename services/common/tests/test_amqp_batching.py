@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sluice_common.amqp import COALESCE_BYTES, coalesce_writes
-from sluice_common.amqp.publisher import _Window
+from sluice_common.amqp.confirms import _Window
 
 
 def _connection(buffers: collections.deque[bytes], sent: list[bytes], *, tls: bool = False) -> Any:

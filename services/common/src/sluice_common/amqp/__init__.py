@@ -23,7 +23,9 @@ Modules:
 - ``session``: the reconnecting session the publisher and the consumer share (connection, I/O
   thread, backoff, write coalescing), :class:`AmqpObserver`, :func:`broker_version` and
   ``describe``, which turns a pika failure into one credential-free line.
-- ``publisher``: :class:`Publisher` and its window of unconfirmed messages.
+- ``publisher``: :class:`Publisher`.
+- ``confirms``: the publisher's window of unconfirmed messages, and the :class:`PublishBatch` in
+  which the broker's confirms settle the messages of one call.
 - ``consumer``: :class:`Consumer`, :class:`DeliveryHandle` and the declaration of a group's topology.
 - ``queue_client``: :class:`QueueClient`.
 - ``messages``: the AMQP properties a message is published with and the :class:`Delivery` read
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 from sluice_common.amqp.consumer import Consumer, DeliveryHandle
 from sluice_common.amqp.parameters import tls_context as tls_context
-from sluice_common.amqp.publisher import Publisher
+from sluice_common.amqp.publisher import PublishBatch, Publisher
 from sluice_common.amqp.queue_client import QueueClient
 from sluice_common.amqp.session import COALESCE_BYTES as COALESCE_BYTES
 from sluice_common.amqp.session import RECONNECT_MAX_S as RECONNECT_MAX_S
@@ -42,4 +44,13 @@ from sluice_common.amqp.session import AmqpObserver, broker_version, compute_bac
 from sluice_common.amqp.session import coalesce_writes as coalesce_writes
 
 # The names imported "as" themselves are importable from here too, without being part of __all__.
-__all__ = ["AmqpObserver", "Consumer", "DeliveryHandle", "Publisher", "QueueClient", "broker_version", "compute_backoff"]
+__all__ = [
+    "AmqpObserver",
+    "Consumer",
+    "DeliveryHandle",
+    "PublishBatch",
+    "Publisher",
+    "QueueClient",
+    "broker_version",
+    "compute_backoff",
+]

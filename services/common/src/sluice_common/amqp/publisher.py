@@ -8,21 +8,20 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass
 from typing import Any
 
 import pika
 import pika.exceptions
 from pika.adapters.select_connection import SelectConnection
 
+from sluice_common.amqp.confirms import PublishBatch, _Window
 from sluice_common.amqp.messages import _UNENCODABLE, _properties
 from sluice_common.amqp.session import UNAVAILABLE_RUNBOOK, AmqpObserver, _Session, describe
 from sluice_common.config import AmqpSettings
 from sluice_common.envelope import OutgoingMessage
 from sluice_common.errors import PublishError
 
-__all__ = ["Publisher"]
+__all__ = ["PublishBatch", "Publisher"]
 
 #: Seconds without any confirm, while messages wait for one, after which publishing counts as stalled.
 CONFIRM_STALL_S = 30.0
@@ -30,48 +29,25 @@ CONFIRM_STALL_S = 30.0
 RETURN_LOG_KEYS = 100
 
 
-class _Window:
-    """Slots for unconfirmed messages, taken and given back many at a time (a semaphore takes one)."""
-
-    def __init__(self, size: int) -> None:
-        self._free = size
-        self._changed = threading.Condition()
-
-    def take(self, wanted: int, deadline: float) -> int:
-        """Wait until a slot is free or ``deadline`` (monotonic) passes; take up to ``wanted``, return how many."""
-        with self._changed:
-            while not self._free:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return 0
-                self._changed.wait(remaining)
-            taken = min(wanted, self._free)
-            self._free -= taken
-            return taken
-
-    def give_back(self, count: int) -> None:
-        if count:
-            with self._changed:
-                self._free += count
-                self._changed.notify_all()
-
-
-@dataclass
 class _Pending:
-    message: OutgoingMessage
-    future: Future[None]
-    published_at: float = 0.0
+    """A message on its way: waiting to be published, then for its confirm."""
+
+    __slots__ = ("message", "batch", "index", "published_at")
+
+    def __init__(self, message: OutgoingMessage, batch: PublishBatch, index: int) -> None:
+        self.message, self.batch, self.index = message, batch, index
+        self.published_at = 0.0
 
 
 class Publisher(_Session):
-    """Publishes with confirms from any thread; each message gets a future that resolves on its confirm.
+    """Publishes with confirms from any thread; each call's messages are settled in a :class:`PublishBatch`.
 
     Usage::
 
         publisher = Publisher(settings.amqp, exchange="sluice.events", max_outstanding=1000)
         publisher.start()
-        futures = publisher.publish([encode(event, "sluice.events")])
-        futures[0].result(timeout=10)   # None once confirmed, else PublishError
+        errors = publisher.publish_and_wait([encode(event, "sluice.events")], timeout=10)
+        errors[0]   # None once confirmed, else the PublishError
     """
 
     def __init__(
@@ -100,33 +76,32 @@ class Publisher(_Session):
         self.stalled = False
         self._last_confirm = time.monotonic()
 
-    def publish(self, messages: Sequence[OutgoingMessage], *, timeout: float = 10.0) -> list[Future[None]]:
-        """Queue messages for publishing; returns one future per message, in order.
+    def publish(self, messages: Sequence[OutgoingMessage], *, timeout: float = 10.0) -> PublishBatch:
+        """Queue messages for publishing; returns their batch, settled as the broker confirms them.
 
         Blocks while ``max_outstanding`` messages are unconfirmed, for at most ``timeout`` seconds.
-        A future's result is ``None`` once the broker confirmed the message; otherwise it raises
-        :class:`PublishError` (``nacked``, ``returned``, or ``timeout`` when the window stayed full).
+        A message is settled as ``None`` once the broker confirmed it, otherwise as a
+        :class:`PublishError` (``nacked``, ``returned``, ``invalid``, or ``timeout`` when the window
+        stayed full).
         """
         deadline = time.monotonic() + timeout
-        futures: list[Future[None]] = []
-        slots = 0
-        for message in messages:
-            future: Future[None] = Future()
+        batch = PublishBatch(len(messages))
+        queue, total, slots = self._queue, len(messages), 0
+        for index, message in enumerate(messages):
             if not slots:
-                slots = self._window.take(len(messages) - len(futures), time.monotonic())  # free ones only
+                slots = self._window.take(total - index, time.monotonic())  # free ones only
                 if not slots:
                     # The window is full. What this batch queued so far must go out now: its confirms
                     # are what frees the window (a batch larger than the window would wait for itself).
                     self._schedule_drain()
-                    slots = self._window.take(len(messages) - len(futures), deadline)
+                    slots = self._window.take(total - index, deadline)
             if not slots:
-                future.set_exception(PublishError("timeout", "too many messages are waiting for a confirm"))
+                batch._settle(index, PublishError("timeout", "too many messages are waiting for a confirm"))
             else:
                 slots -= 1
-                self._queue.append(_Pending(message, future))
-            futures.append(future)
+                queue.append(_Pending(message, batch, index))
         self._schedule_drain()
-        return futures
+        return batch
 
     @property
     def outstanding(self) -> int:
@@ -146,18 +121,10 @@ class Publisher(_Session):
         reports a failure never has the message published behind its back.
         """
         deadline = time.monotonic() + timeout
-        futures = self.publish(messages, timeout=timeout)
-        results: list[PublishError | None] = []
-        for future in futures:
-            try:
-                future.result(timeout=max(deadline - time.monotonic(), 0))
-                results.append(None)
-            except PublishError as e:
-                results.append(e)
-            except TimeoutError:
-                future.cancel()
-                results.append(PublishError("timeout", f"no confirm within {timeout:g}s"))
-        return results
+        batch = self.publish(messages, timeout=timeout)
+        if not batch.wait(max(deadline - time.monotonic(), 0)):
+            batch.withdraw(PublishError("timeout", f"no confirm within {timeout:g}s"))
+        return batch.errors()
 
     # -- the I/O thread ----------------------------------------------------------------------
 
@@ -191,7 +158,7 @@ class Publisher(_Session):
         channel, now = self._channel, time.monotonic()
         while self._queue:
             pending = self._queue.popleft()
-            if pending.future.cancelled():
+            if pending.batch.withdrawn:
                 self._window.give_back(1)  # withdrawn by a caller that gave up waiting
                 continue
             message = pending.message
@@ -203,7 +170,7 @@ class Publisher(_Session):
                 # Nothing was sent: this message can never be, and must not block the ones behind it.
                 self._log.warning("Message %r cannot be encoded in AMQP: %s.", message.message_id[:80], describe(e))
                 self._window.give_back(1)
-                _resolve(pending.future, PublishError("invalid", f"cannot be encoded in AMQP: {describe(e)}"))
+                pending.batch._settle(pending.index, PublishError("invalid", f"cannot be encoded in AMQP: {describe(e)}"))
                 continue
             except pika.exceptions.AMQPError as e:
                 self._log.warning("Publish failed: %s; will publish again after reconnecting.", describe(e))
@@ -261,7 +228,7 @@ class Publisher(_Session):
                 outcome, error = "confirmed", None
             self._observer.on_publish(outcome, now - pending.published_at)
             settled += 1
-            _resolve(pending.future, error)
+            pending.batch._settle(pending.index, error)
         self._window.give_back(settled)
 
     def _on_blocked(self, _connection: Any, frame: Any) -> None:
@@ -308,13 +275,3 @@ class Publisher(_Session):
         self._returned_keys.clear()
         self._channel = None
 
-
-def _resolve(future: Future[None], error: PublishError | None) -> None:
-    """Settle a publish future, unless its caller already withdrew it."""
-    try:
-        if error is None:
-            future.set_result(None)
-        else:
-            future.set_exception(error)
-    except InvalidStateError:
-        pass  # cancelled after it was published: the caller already reported it as not confirmed

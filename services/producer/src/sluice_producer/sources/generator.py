@@ -6,10 +6,9 @@ import logging
 import random
 import threading
 import time
-from concurrent.futures import Future
 
+from sluice_common.amqp import PublishBatch
 from sluice_common.envelope import Event
-from sluice_common.errors import PublishError
 from sluice_producer.publisher import EventPublisher
 from sluice_producer.sources.base import Source
 from sluice_producer.sources.synthetic import make_event
@@ -48,7 +47,7 @@ class Generator(Source):
 
     def run(self, publisher: EventPublisher, stop: threading.Event) -> None:
         started = last_progress = time.monotonic()
-        pending: list[Future[None]] = []
+        pending: list[PublishBatch] = []
         while not stop.is_set() and not (self._count and self.published >= self._count):
             now = time.monotonic()
             due = int((now - started) * self._rate) - self.published
@@ -64,33 +63,32 @@ class Generator(Source):
             due = min(due, MAX_BATCH)  # after a stall, catch up gradually rather than all at once
             if due > 0:
                 batch = [publisher.check(self._event(self.published + i)) for i in range(due)]
-                futures = publisher.publisher.publish(batch, timeout=3600)
-                for future in futures:
-                    future.add_done_callback(self._on_done)
-                pending.extend(futures)
+                published = publisher.publisher.publish(batch, timeout=3600)
+                published.add_done_callback(self._on_done)
+                pending.append(published)
                 self.published += due
             if now - last_progress >= PROGRESS_EVERY_S:
                 last_progress = now
                 self._progress()
-            pending = [f for f in pending if not f.done()]
+            pending = [b for b in pending if not b.done]
             stop.wait(TICK_S)
-        for future in pending:  # a fixed count ends when every message has its outcome
-            while not future.done() and not stop.wait(0.05):
+        for published in pending:  # a fixed count ends when every message has its outcome
+            while not published.wait(0.05) and not stop.is_set():
                 pass
         self._progress()
 
     def _event(self, n: int) -> Event:
         return make_event(self._kinds[n % len(self._kinds)], self._rng, n)
 
-    def _on_done(self, future: Future[None]) -> None:
-        error = None if future.cancelled() else future.exception()
+    def _on_done(self, published: PublishBatch) -> None:
+        errors = published.errors()
+        failed = [e for e in errors if e is not None]
         with self._lock:
-            if error is None and not future.cancelled():
-                self.confirmed += 1
-            else:
-                self.failed += 1
-        if isinstance(error, PublishError) and error.outcome != "returned":
-            self._log.warning("Generated event not confirmed: %s", error)
+            self.confirmed += len(errors) - len(failed)
+            self.failed += len(failed)
+        not_returned = [e for e in failed if e.outcome != "returned"]
+        if not_returned:
+            self._log.warning("%d generated event(s) not confirmed: %s", len(not_returned), not_returned[0])
 
     def _progress(self) -> None:
         self._log.info(
