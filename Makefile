@@ -116,9 +116,10 @@ bench: venv system-deps ## sluice next to naive pika, tuned pika, FastStream, Ce
 	PYTHONPATH=testing $(PY) -m bench --readme
 
 .PHONY: profile
-profile: venv system-deps ## py-spy profile of sluice's producer and consumer hot paths (needs root or CAP_SYS_PTRACE)
+profile: venv system-deps ## py-spy profile of sluice's producer, consumer and HTTP ingest hot paths (needs root or CAP_SYS_PTRACE)
 	PYTHONPATH=testing $(PY) -m bench.profile producer
 	PYTHONPATH=testing $(PY) -m bench.profile consumer
+	PYTHONPATH=testing $(PY) -m bench.profile ingest
 
 ##@ Chart and images
 .PHONY: images

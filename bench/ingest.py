@@ -32,7 +32,7 @@ from sluice_testing.broker import Broker
 from sluice_testing.processes import ServiceProcess, free_port
 from sluice_testing.waiting import wait_for
 
-__all__ = ["CASES", "CONTENDERS", "IngestRow", "run"]
+__all__ = ["CASES", "CONTENDERS", "IngestRow", "producer_service", "run", "wrk"]
 
 SLUICE, FASTAPI = "sluice", "FastAPI + aio-pika"
 CONTENDERS = (SLUICE, FASTAPI)
@@ -110,16 +110,24 @@ def _row(case: str, contender: str, connections: int, batch: int, report: dict[s
 
 
 @contextmanager
-def _sluice(broker: Broker, prefix: str) -> Iterator[str]:
+def producer_service(broker: Broker, prefix: str) -> Iterator[tuple[str, int]]:
+    """``python -m sluice_producer`` publishing to ``prefix``'s exchange: its ``/events`` URL and its pid."""
     env = {"SLUICE_AMQP_URL": broker.amqp_url, "SLUICE_TOPOLOGY_PREFIX": prefix,
            "SLUICE_TOPOLOGY_EXCHANGE": f"{prefix}.events", "SLUICE_TOPOLOGY_QUEUE_TYPE": "quorum",
            "SLUICE_LOG_LEVEL": "WARNING"}
     service = ServiceProcess("sluice_producer", env, name="bench-ingest-sluice").start()
     try:
         service.wait_ready(timeout=60)
-        yield service.url + "/events"
+        assert service.process is not None
+        yield service.url + "/events", service.process.pid
     finally:
         service.close()
+
+
+@contextmanager
+def _sluice(broker: Broker, prefix: str) -> Iterator[str]:
+    with producer_service(broker, prefix) as (url, _pid):
+        yield url
 
 
 @contextmanager

@@ -1,8 +1,10 @@
-"""``make profile``: where sluice's producer or consumer spends its time, sampled by py-spy.
+"""``make profile``: where sluice's producer, consumer or ingest spends its time, sampled by py-spy.
 
 ``python -m bench.profile producer`` (or ``consumer``) runs that side on the RabbitMQ test container
 under ``py-spy record --gil`` and prints the functions with the most samples, by their own time and
 with what they call. For the consumer, the queue is filled first, outside the profiled process.
+``python -m bench.profile ingest`` starts the producer service (``python -m sluice_producer``) and
+samples it while wrk sends it single events over 16 kept-alive connections, as ``make bench`` does.
 """
 
 from __future__ import annotations
@@ -67,8 +69,10 @@ def _workload(side: str, messages: int, url: str, prefix: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument("side", choices=["producer", "consumer"])
-    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("side", choices=["producer", "consumer", "ingest"])
+    # Enough messages that the run, not the interpreter's start-up, fills the profile.
+    parser.add_argument("--messages", type=int, default=100_000, help="producer, consumer: messages (default 100000)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="ingest: seconds of wrk (default 10)")
     parser.add_argument("--top", type=int, default=30, help="functions to list (default 30)")
     parser.add_argument("--workload", nargs=2, metavar=("URL", "PREFIX"), help=argparse.SUPPRESS)  # the child
     args = parser.parse_args(argv)
@@ -79,21 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(py_spy).exists():
         print("py-spy is missing: `make venv` installs it (requirements-dev.txt).", file=sys.stderr)
         return 2
-    from sluice_testing.broker import start_broker
-
-    url, prefix = _prepare(args.side, args.messages)
     with tempfile.TemporaryDirectory(prefix="sluice-profile-") as tmp:
         out = Path(tmp) / "samples.txt"
         # --gil: only samples of threads holding the GIL, i.e. running Python; waiting threads are left out.
-        command = [py_spy, "record", "--gil", "--rate", "250", "--format", "raw", "--output", str(out), "--",
-                   sys.executable, "-m", "bench.profile", args.side, "--messages", str(args.messages),
-                   "--workload", url, prefix]
-        try:
-            result = subprocess.run(command, check=False, stdout=subprocess.DEVNULL)
-        finally:
-            start_broker("sluice-test").delete_prefix(prefix)
-        if result.returncode != 0 or not out.exists():
-            print(f"py-spy failed (exit {result.returncode}); it needs ptrace (root or CAP_SYS_PTRACE).", file=sys.stderr)
+        record = [py_spy, "record", "--gil", "--rate", "250", "--format", "raw", "--output", str(out)]
+        returncode = _record_ingest(record, args.seconds) if args.side == "ingest" else _record(record, args)
+        if returncode != 0 or not out.exists():
+            print(f"py-spy failed (exit {returncode}); it needs ptrace (root or CAP_SYS_PTRACE).", file=sys.stderr)
             return 1
         own, inclusive = top_functions(out.read_text(), args.top)
     print(f"## sluice {args.side}: functions by own samples\n")
@@ -101,6 +97,42 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n## sluice {args.side}: functions by inclusive samples\n")
     print("\n".join(f"{share:6.1%}  {frame}" for share, frame in inclusive))
     return 0
+
+
+def _record(record: list[str], args: argparse.Namespace) -> int:
+    """py-spy runs one side of sluice in a process of its own; returns py-spy's exit status."""
+    from sluice_testing.broker import start_broker
+
+    url, prefix = _prepare(args.side, args.messages)
+    command = [*record, "--", sys.executable, "-m", "bench.profile", args.side, "--messages", str(args.messages),
+               "--workload", url, prefix]
+    try:
+        return subprocess.run(command, check=False, stdout=subprocess.DEVNULL).returncode
+    finally:
+        start_broker("sluice-test").delete_prefix(prefix)
+
+
+def _record_ingest(record: list[str], seconds: float) -> int:
+    """py-spy samples the producer service while wrk drives ``POST /events``; returns py-spy's exit status."""
+    import uuid
+
+    from bench import ingest, sluice
+    from sluice_testing.broker import start_broker
+
+    broker = start_broker("sluice-test")
+    prefix = f"bench{uuid.uuid4().hex[:6]}"
+    broker.declare(sluice.topology(broker.amqp_url, prefix, "quorum"))
+    try:
+        with ingest.producer_service(broker, prefix) as (url, pid):
+            spy = subprocess.Popen([*record, "--duration", str(max(1, round(seconds))), "--pid", str(pid)],
+                                   stdout=subprocess.DEVNULL)
+            report = ingest.wrk(url, connections=16, batch=1, seconds=seconds)
+            returncode = spy.wait(timeout=seconds + 60)
+        print(f"sluice ingest: {report['requests'] / report['seconds']:,.0f} requests/s over 16 connections, "
+              f"p50 {report['p50_ms']:.1f} ms, p99 {report['p99_ms']:.1f} ms", file=sys.stderr)
+        return returncode
+    finally:
+        broker.delete_prefix(prefix)
 
 
 if __name__ == "__main__":
