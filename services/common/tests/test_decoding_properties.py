@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from sluice_common.config import redact_url
 from sluice_common.envelope import (
+    MAX_ID_BYTES,
     MAX_JSON_DEPTH,
     ROUTING_KEY_HEADER,
     Delivery,
@@ -79,7 +80,11 @@ def test_any_json_value_is_an_event_or_an_invalid_event_with_reasons(value):
 
 @settings(max_examples=200, deadline=None)
 @given(st.from_regex(r"[a-z]{1,8}(\.[a-z]{1,8}){0,3}", fullmatch=True), json_objects,
-       st.text(min_size=1, max_size=200))
+       # An id is at most MAX_ID_BYTES (200) bytes in UTF-8, not 200 characters: 200 characters
+       # outside ASCII are an invalid id (test_envelope.py tests that refusal).
+       st.text(min_size=1, max_size=200).filter(lambda text: len(text.encode("utf-8")) <= MAX_ID_BYTES))
+@example("a", {}, "x" * MAX_ID_BYTES)
+@example("a", {}, "\u00e9" * (MAX_ID_BYTES // 2))
 def test_well_formed_events_are_accepted_as_sent(event_type, data, event_id):
     event = event_from_json(json.loads(json.dumps({"type": event_type, "data": data, "id": event_id})))
     assert (event.type, event.data, event.id) == (event_type, data, event_id)

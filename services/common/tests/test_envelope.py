@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from sluice_common.envelope import Delivery, Event, InvalidEvent, decode, encode, event_from_json
+from sluice_common.envelope import MAX_ID_BYTES, Delivery, Event, InvalidEvent, decode, encode, event_from_json
 from sluice_common.errors import PoisonMessage
 
 
@@ -53,3 +53,14 @@ def test_event_from_json_lists_every_problem():
 def test_event_from_json_keeps_a_given_id_and_makes_one_otherwise():
     assert event_from_json({"type": "a.b", "data": {}, "id": "abc"}).id == "abc"
     assert len(event_from_json(json.loads('{"type": "a.b", "data": {}}')).id) == 36
+
+
+def test_an_id_is_limited_in_utf8_bytes_not_characters():
+    # Given ids of exactly the limit and one byte over, the second in two-byte characters
+    at_limit = "\u00e9" * (MAX_ID_BYTES // 2)
+    over = at_limit + "x"
+    # Then the first is kept and the second refused, naming the limit
+    assert event_from_json({"type": "a", "data": {}, "id": at_limit}).id == at_limit
+    with pytest.raises(InvalidEvent) as refused:
+        event_from_json({"type": "a", "data": {}, "id": over})
+    assert refused.value.reasons == [f"'id' must be a non-empty string of at most {MAX_ID_BYTES} bytes in UTF-8"]

@@ -204,7 +204,7 @@ def parse_json(body: bytes) -> object:
     except UnicodeDecodeError as e:
         raise ValueError(f"body is not UTF-8: {e}") from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        value = _DECODER.decode(text)
     except RecursionError:
         raise ValueError(f"JSON is nested too deeply (more than {MAX_JSON_DEPTH} levels)") from None
     except ValueError as e:  # JSONDecodeError, our own rejections, and ints over Python's digit limit
@@ -225,6 +225,10 @@ def _finite_float(text: str) -> float:
     if math.isinf(value):
         raise ValueError(f"number {text[:40]!r} is too large")
     return value
+
+
+#: One strict decoder for every body (``json.loads`` with options builds a new decoder per call).
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 def _depth_exceeds(value: object, limit: int) -> bool:
