@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         print(line, file=sys.stderr, flush=True)
 
     measurements, startup = runner.run(broker, options, progress=progress)
-    ingest_rows = ingest.run(broker, seconds=args.ingest_seconds, progress=progress) if args.ingest_seconds else []
+    ingest_rows = (ingest.run(broker, seconds=args.ingest_seconds, repeats=options.repeats, progress=progress)
+                   if args.ingest_seconds else [])
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     conditions = (
         f"{options.messages:,} persistent messages per run ({max(50, int(options.messages * runner.NAIVE_SHARE)):,} "

@@ -7,7 +7,9 @@ single events at 1, 16 and 64 connections, and 100-event batches at 16. wrk (Deb
 keeps every connection alive, reports requests/s, p50/p99 latency, socket errors (connect, read,
 write, timeouts over its 2 s default) and non-2xx answers; events/s is requests/s times the batch.
 Then sluice's p99 at half its own single-event maximum (16 connections, each pausing between
-requests so that together they offer at most that rate; the table shows the rate they reached). The work queue is purged between cases.
+requests so that together they offer at most that rate; the table shows the rate they reached). The work
+queue is purged between cases. Every case runs ``BENCH_REPEATS`` times, the contenders taking turns, and
+the table shows the median run, with the errors of all runs.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import requests
@@ -72,6 +74,7 @@ class IngestRow:
     socket_errors: int
     non_2xx: int
     offered_rate: float | None = None  # requests/s offered by the paced case
+    repeats: int = 1  # runs this row is the median of (errors: their sum)
 
     @property
     def events_per_s(self) -> float:
@@ -160,28 +163,45 @@ def _fastapi(broker: Broker, prefix: str) -> Iterator[str]:
                 process.wait(5)
 
 
-def run(broker: Broker, *, seconds: float = 10.0, progress: Callable[[str], None] = lambda _line: None) -> list[IngestRow]:
-    """Every case for both contenders, then sluice's half-rate latency; the queues are removed afterwards."""
+def run(broker: Broker, *, seconds: float = 10.0, repeats: int = 1,
+        progress: Callable[[str], None] = lambda _line: None) -> list[IngestRow]:
+    """Every case for both contenders ``repeats`` times, the contenders taking turns, then sluice's
+    half-rate latency ``repeats`` times; one row per case and contender: the median repeat (by
+    requests/s; by p99 for the half-rate case), with the socket errors and non-2xx answers of every
+    repeat added up. The queues are removed afterwards."""
     prefix = f"benchingest{time.monotonic_ns() % 1_000_000:06d}"
     topology = sluice.topology(broker.amqp_url, prefix, "quorum")
     broker.declare(topology)  # the queue both contenders' events land in, as a consumer group would declare it
-    rows: list[IngestRow] = []
+    runs: list[IngestRow] = []
     try:
-        for contender, serve in ((SLUICE, _sluice), (FASTAPI, _fastapi)):
-            with serve(broker, prefix) as url:
-                for case, connections, batch in CASES:
-                    progress(f"ingest: {contender}, {case} ({seconds:g} s)")
-                    rows.append(_row(case, contender, connections, batch,
-                                     wrk(url, connections=connections, batch=batch, seconds=seconds)))
-                    broker.purge(topology.work.name)
-                if contender == SLUICE:
-                    peak = next(r for r in rows if r.contender == SLUICE and r.connections == 16 and r.batch == 1)
-                    offered = peak.requests_per_s / 2
-                    pause_ms = 16 / offered * 1000  # per connection; its answers' time comes on top
-                    progress(f"ingest: {contender}, {HALF_RATE_CASE} ({offered:,.0f} requests/s offered)")
-                    rows.append(_row(HALF_RATE_CASE, contender, 16, 1,
-                                     wrk(url, connections=16, batch=1, seconds=seconds, pause_ms=pause_ms), offered))
-                    broker.purge(topology.work.name)
+        for repeat in range(1, repeats + 1):
+            for contender, serve in ((SLUICE, _sluice), (FASTAPI, _fastapi)):
+                with serve(broker, prefix) as url:
+                    for case, connections, batch in CASES:
+                        progress(f"ingest, repeat {repeat}/{repeats}: {contender}, {case} ({seconds:g} s)")
+                        runs.append(_row(case, contender, connections, batch,
+                                         wrk(url, connections=connections, batch=batch, seconds=seconds)))
+                        broker.purge(topology.work.name)
+        rows = [_median([r for r in runs if (r.contender, r.case) == (contender, case)], lambda r: r.requests_per_s)
+                for contender in CONTENDERS for case, _, _ in CASES]
+        peak = next(r for r in rows if r.contender == SLUICE and r.case == "single, 16 connections")
+        offered = peak.requests_per_s / 2
+        pause_ms = 16 / offered * 1000  # per connection; its answers' time comes on top
+        half: list[IngestRow] = []
+        with _sluice(broker, prefix) as url:
+            for repeat in range(1, repeats + 1):
+                progress(f"ingest, repeat {repeat}/{repeats}: {SLUICE}, {HALF_RATE_CASE} "
+                         f"({offered:,.0f} requests/s offered)")
+                half.append(_row(HALF_RATE_CASE, SLUICE, 16, 1,
+                                 wrk(url, connections=16, batch=1, seconds=seconds, pause_ms=pause_ms), offered))
+                broker.purge(topology.work.name)
+        return [*rows, _median(half, lambda r: r.p99_ms)]
     finally:
         broker.delete_prefix(prefix)
-    return rows
+
+
+def _median(repeats: list[IngestRow], key: Callable[[IngestRow], float]) -> IngestRow:
+    """The middle repeat by ``key``, carrying the errors of all of them (a failure is never a median away)."""
+    middle = sorted(repeats, key=key)[len(repeats) // 2]
+    return replace(middle, socket_errors=sum(r.socket_errors for r in repeats),
+                   non_2xx=sum(r.non_2xx for r in repeats), repeats=len(repeats))

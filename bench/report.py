@@ -178,8 +178,9 @@ def markdown(summary: Summary) -> str:
 def _ingest_markdown(rows: list[IngestRow]) -> list[str]:
     if not rows:
         return []
+    repeats = max(r.repeats for r in rows)
     lines = ["", "`POST /events` over kept-alive connections (wrk; one quorum queue; 202 only after the broker's "
-             "confirm):", "",
+             f"confirm; median of {repeats} runs each, the contenders taking turns; errors: all runs added up):", "",
              "| case | contender | requests/s | events/s | p50 ms | p99 ms | socket errors | non-2xx |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:

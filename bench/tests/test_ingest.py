@@ -35,3 +35,17 @@ def test_both_ingests_answer_every_case_and_the_goal_rows_are_computed(rabbitmq:
     assert len(goals) == 4 and all(t.value is not None and t.met is not None for t in goals), goals
     # and nothing of the run is left on the broker
     assert not [q for q in rabbitmq.queue_names("benchingest")]
+
+
+def test_a_case_shows_its_median_run_with_the_errors_of_every_run() -> None:
+    # Given three runs of one case, the slowest of them with a socket error and a 503
+    def run(rate: float, errors: int, non_2xx: int) -> ingest.IngestRow:
+        return ingest.IngestRow("single, 16 connections", ingest.SLUICE, 16, 1, rate, 1.0, rate / 100,
+                                errors, non_2xx)
+
+    runs = [run(3000, 0, 0), run(1000, 1, 1), run(2000, 0, 0)]
+    # When they are summarised
+    row = ingest._median(runs, lambda r: r.requests_per_s)
+    # Then the row is the median run by rate, and no failure is hidden by the median
+    assert (row.requests_per_s, row.p99_ms) == (2000, 20)
+    assert (row.socket_errors, row.non_2xx, row.repeats) == (1, 1, 3)
