@@ -75,3 +75,34 @@ def test_a_waiting_thread_wakes_when_another_settles_the_last_message() -> None:
     # Then the caller woke, with every message confirmed
     assert woke.is_set()
     assert batch.errors() == [None] * 100
+
+
+class _PausedBeforeFinishing(PublishBatch):
+    """A batch whose confirming thread stops between settling its last message and finishing."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.settled, self.go_on = threading.Event(), threading.Event()
+
+    def _finish(self) -> None:
+        if threading.current_thread().name == "confirms":
+            self.settled.set()
+            self.go_on.wait(5)
+        super()._finish()
+
+
+def test_a_withdrawal_after_the_last_confirm_changes_nothing_even_before_the_batch_is_finished() -> None:
+    # Given a batch whose last message was just confirmed, its I/O thread not yet done finishing it
+    batch = _PausedBeforeFinishing(1)
+    calls: list[PublishBatch] = []
+    batch.add_done_callback(calls.append)
+    confirms = threading.Thread(target=batch._settle, args=(0, None), name="confirms")
+    confirms.start()
+    assert batch.settled.wait(5)
+    # When its caller gives up at that moment
+    batch.withdraw(PublishError("timeout", "gave up"))
+    batch.go_on.set()
+    confirms.join(5)
+    # Then the message stays confirmed, the batch is not withdrawn, and it finished once
+    assert batch.errors() == [None] and not batch.withdrawn
+    assert calls == [batch] and batch.done

@@ -60,17 +60,19 @@ class PublishBatch:
         for message, error in zip(messages, batch.errors()): ...
     """
 
-    __slots__ = ("_errors", "_unsettled", "_lock", "_done", "_callbacks", "withdrawn")
+    __slots__ = ("_errors", "_unsettled", "_lock", "_finished", "_done", "_callbacks", "withdrawn")
 
     def __init__(self, size: int) -> None:
         self._errors: list[PublishError | None] = [_UNSETTLED] * size
         self._unsettled = size
         self._lock = threading.Lock()
+        self._finished = False  # decided under _lock, so that _finish runs once
         self._done = threading.Event()
         self._callbacks: list[Callable[[PublishBatch], None]] = []
         #: True once the caller gave up: its messages not yet published are never published.
         self.withdrawn = False
         if not size:
+            self._finished = True
             self._done.set()
 
     def __len__(self) -> int:
@@ -79,7 +81,7 @@ class PublishBatch:
     @property
     def done(self) -> bool:
         """Every message is settled (or the batch was withdrawn)."""
-        return self._done.is_set()
+        return self._finished
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until every message is settled, at most ``timeout`` seconds; True if they are."""
@@ -96,9 +98,9 @@ class PublishBatch:
         confirmed, and sending it again (with its id) is what makes that safe.
         """
         with self._lock:
-            if self._done.is_set():
+            if self._finished:
                 return
-            self.withdrawn = True
+            self._finished = self.withdrawn = True
             for index, slot in enumerate(self._errors):
                 if slot is _UNSETTLED:
                     self._errors[index] = error
@@ -108,7 +110,7 @@ class PublishBatch:
     def add_done_callback(self, callback: Callable[[PublishBatch], None]) -> None:
         """Call ``callback(batch)`` once every message is settled (at once if they are already)."""
         with self._lock:
-            if not self._done.is_set():
+            if not self._finished:
                 self._callbacks.append(callback)
                 return
         callback(self)
@@ -122,12 +124,13 @@ class PublishBatch:
             self._unsettled -= 1
             if self._unsettled:
                 return
+            self._finished = True
         self._finish()
 
     def _finish(self) -> None:
-        self._done.set()
+        """Runs once, after ``_finished`` was set: wake the waiters, then call the callbacks."""
         with self._lock:
             callbacks, self._callbacks = self._callbacks, []
+        self._done.set()
         for callback in callbacks:
             callback(self)
-
