@@ -76,12 +76,13 @@ BROKER_SUITES = services/common/tests/integration services/producer/tests/integr
 
 .PHONY: test-rabbitmq40
 test-rabbitmq40: venv system-deps ## The broker integration, poison, short chaos, rendered-config and local end-to-end tests against RabbitMQ 4.0.5
-	SLUICE_RABBITMQ_VERSION=4.0.5 $(PY) -m pytest -p no:cacheprovider $(BROKER_SUITES)
+	SLUICE_RABBITMQ_VERSION=4.0.5 $(with_prometheus) $(PY) -m pytest -p no:cacheprovider $(BROKER_SUITES)
 
 .PHONY: test-rabbitmq3
 test-rabbitmq3: venv ## The broker integration and poison tests against Debian's RabbitMQ 3.10 on this host (installs, starts it)
+	scripts/get-prometheus.sh >/dev/null
 	@env=$$(scripts/rabbitmq3-host.sh) && export $$env && \
-	  $(PY) -m pytest -p no:cacheprovider services/common/tests/integration services/producer/tests/integration \
+	  $(with_prometheus) $(PY) -m pytest -p no:cacheprovider services/common/tests/integration services/producer/tests/integration \
 	    services/consumer/tests/integration tests/poison
 
 .PHONY: test-security
