@@ -27,8 +27,11 @@ DEPLOY_ARGS ?=
 HELM ?=
 export KIND_VERSION KUBECTL_VERSION SKAFFOLD_VERSION KIND_NODE_IMAGE
 helm_bin = $(or $(HELM),$$(scripts/get-helm.sh))
-# Tools the project installs (scripts/get-helm.sh, scripts/get-kind-tools.sh) come first.
-export PATH := $(CURDIR)/.tools/bin:$(PATH)
+#: Prometheus and promtool 3.5.3 from Debian sid (scripts/get-prometheus.sh, run by system-deps).
+PROMETHEUS_DIR := $(CURDIR)/.tools/prometheus-3.5.3
+# Tools the project installs (scripts/get-helm.sh, scripts/get-kind-tools.sh, scripts/get-prometheus.sh)
+# come first, for every target: a test that scrapes a real Prometheus runs the tested one wherever it runs.
+export PATH := $(CURDIR)/.tools/bin:$(PROMETHEUS_DIR):$(PATH)
 # kind runs docker through scripts/kind/docker, which maps --privileged where the host refuses it.
 kind = PATH="$(CURDIR)/scripts/kind:$$PATH" kind
 
@@ -47,10 +50,6 @@ $(VENV)/.installed: requirements-dev.txt services/*/pyproject.toml
 .PHONY: venv
 venv: $(VENV)/.installed ## Create the virtualenv with the services and test tools
 
-#: Prometheus and promtool 3.5.3 from Debian sid (scripts/get-prometheus.sh), first on the tests' PATH.
-PROMETHEUS_DIR := $(CURDIR)/.tools/prometheus-3.5.3
-with_prometheus = PATH="$(PROMETHEUS_DIR):$$PATH"
-
 .PHONY: system-deps
 system-deps: ## Install and start what the tests need: Docker engine, debootstrap, Prometheus 3.5.3
 	scripts/install-system-deps.sh
@@ -67,7 +66,7 @@ dlq-example: venv system-deps ## The `sluice dlq` session of docs/dlq.md, agains
 
 .PHONY: test
 test: venv system-deps lint ## Lint; unit, integration (real RabbitMQ 4.3.6), image, chart, observability (real Prometheus), poison-corpus and security tests; one chaos round per fault; local end-to-end scenarios; a small bench
-	$(with_prometheus) $(PY) -m pytest -p no:cacheprovider services charts/sluice/tests tests k8s-tests bench/tests
+	$(PY) -m pytest -p no:cacheprovider services charts/sluice/tests tests k8s-tests bench/tests
 
 #: The suites that talk to the broker itself, rerun on each other tested RabbitMQ version.
 BROKER_SUITES = services/common/tests/integration services/producer/tests/integration \
@@ -76,13 +75,13 @@ BROKER_SUITES = services/common/tests/integration services/producer/tests/integr
 
 .PHONY: test-rabbitmq40
 test-rabbitmq40: venv system-deps ## The broker integration, poison, short chaos, rendered-config and local end-to-end tests against RabbitMQ 4.0.5
-	SLUICE_RABBITMQ_VERSION=4.0.5 $(with_prometheus) $(PY) -m pytest -p no:cacheprovider $(BROKER_SUITES)
+	SLUICE_RABBITMQ_VERSION=4.0.5 $(PY) -m pytest -p no:cacheprovider $(BROKER_SUITES)
 
 .PHONY: test-rabbitmq3
 test-rabbitmq3: venv ## The broker integration and poison tests against Debian's RabbitMQ 3.10 on this host (installs, starts it)
 	scripts/get-prometheus.sh >/dev/null
 	@env=$$(scripts/rabbitmq3-host.sh) && export $$env && \
-	  $(with_prometheus) $(PY) -m pytest -p no:cacheprovider services/common/tests/integration services/producer/tests/integration \
+	  $(PY) -m pytest -p no:cacheprovider services/common/tests/integration services/producer/tests/integration \
 	    services/consumer/tests/integration tests/poison
 
 .PHONY: test-security
@@ -141,11 +140,11 @@ chart-docs: venv ## Regenerate the values table in charts/sluice/README.md
 ##@ Observability
 .PHONY: monitoring-test
 monitoring-test: venv system-deps ## promtool checks and unit tests of the alerts, and every dashboard/alert query against a live Prometheus
-	$(with_prometheus) $(PY) -m pytest -p no:cacheprovider tests/observability
+	$(PY) -m pytest -p no:cacheprovider tests/observability
 
 .PHONY: dashboard-preview
 dashboard-preview: venv system-deps ## Render the dashboard's main panels from a local run to docs/img/*.png (PREVIEW_SECONDS=120)
-	$(with_prometheus) PYTHONPATH=testing $(PY) -m sluice_testing.dashboard_preview --out docs/img --seconds $${PREVIEW_SECONDS:-120}
+	PYTHONPATH=testing $(PY) -m sluice_testing.dashboard_preview --out docs/img --seconds $${PREVIEW_SECONDS:-120}
 
 ##@ Kubernetes: kind, skaffold and the end-to-end suite (docs/e2e.md)
 #: Service addresses of the kind cluster (kind's default serviceSubnet). A packet to a ClusterIP that

@@ -29,7 +29,7 @@ from pathlib import Path
 import requests
 
 from bench import sluice
-from bench.workload import READING
+from bench.workload import READING, median_run
 from sluice_testing.broker import Broker
 from sluice_testing.processes import ServiceProcess, free_port
 from sluice_testing.waiting import wait_for
@@ -202,6 +202,5 @@ def run(broker: Broker, *, seconds: float = 10.0, repeats: int = 1,
 
 def _median(repeats: list[IngestRow], key: Callable[[IngestRow], float]) -> IngestRow:
     """The middle repeat by ``key``, carrying the errors of all of them (a failure is never a median away)."""
-    middle = sorted(repeats, key=key)[len(repeats) // 2]
-    return replace(middle, socket_errors=sum(r.socket_errors for r in repeats),
+    return replace(median_run(repeats, key), socket_errors=sum(r.socket_errors for r in repeats),
                    non_2xx=sum(r.non_2xx for r in repeats), repeats=len(repeats))

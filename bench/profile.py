@@ -16,6 +16,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sluice_testing.broker import Broker
 
 __all__ = ["main", "top_functions"]
 
@@ -38,8 +42,8 @@ def top_functions(raw: str, limit: int) -> tuple[list[tuple[float, str]], list[t
     return ([(n / total, f) for f, n in own.most_common(limit)], [(n / total, f) for f, n in inclusive.most_common(limit)])
 
 
-def _prepare(side: str, messages: int) -> tuple[str, str]:
-    """Declare a fresh prefix's topology (and fill its queue for the consumer); returns URL and prefix."""
+def _prepare(side: str, messages: int) -> tuple[Broker, str]:
+    """Declare a fresh prefix's topology (and fill its queue for the consumer); returns the broker and prefix."""
     import uuid
 
     from bench import sluice
@@ -50,7 +54,7 @@ def _prepare(side: str, messages: int) -> tuple[str, str]:
     broker.declare(sluice.topology(broker.amqp_url, prefix, "quorum"))
     if side == "consumer":
         sluice.produce(broker.amqp_url, prefix, "quorum", messages)
-    return broker.amqp_url, prefix
+    return broker, prefix
 
 
 def _workload(side: str, messages: int, url: str, prefix: str) -> None:
@@ -87,7 +91,14 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(tmp) / "samples.txt"
         # --gil: only samples of threads holding the GIL, i.e. running Python; waiting threads are left out.
         record = [py_spy, "record", "--gil", "--rate", "250", "--format", "raw", "--output", str(out)]
-        returncode = _record_ingest(record, args.seconds) if args.side == "ingest" else _record(record, args)
+        broker, prefix = _prepare(args.side, args.messages)
+        try:
+            if args.side == "ingest":
+                returncode = _record_ingest(record, broker, prefix, args.seconds)
+            else:
+                returncode = _record(record, broker.amqp_url, prefix, args)
+        finally:
+            broker.delete_prefix(prefix)
         if returncode != 0 or not out.exists():
             print(f"py-spy failed (exit {returncode}); it needs ptrace (root or CAP_SYS_PTRACE).", file=sys.stderr)
             return 1
@@ -99,40 +110,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _record(record: list[str], args: argparse.Namespace) -> int:
+def _record(record: list[str], url: str, prefix: str, args: argparse.Namespace) -> int:
     """py-spy runs one side of sluice in a process of its own; returns py-spy's exit status."""
-    from sluice_testing.broker import start_broker
-
-    url, prefix = _prepare(args.side, args.messages)
     command = [*record, "--", sys.executable, "-m", "bench.profile", args.side, "--messages", str(args.messages),
                "--workload", url, prefix]
-    try:
-        return subprocess.run(command, check=False, stdout=subprocess.DEVNULL).returncode
-    finally:
-        start_broker("sluice-test").delete_prefix(prefix)
+    return subprocess.run(command, check=False, stdout=subprocess.DEVNULL).returncode
 
 
-def _record_ingest(record: list[str], seconds: float) -> int:
+def _record_ingest(record: list[str], broker: Broker, prefix: str, seconds: float) -> int:
     """py-spy samples the producer service while wrk drives ``POST /events``; returns py-spy's exit status."""
-    import uuid
+    from bench import ingest
 
-    from bench import ingest, sluice
-    from sluice_testing.broker import start_broker
-
-    broker = start_broker("sluice-test")
-    prefix = f"bench{uuid.uuid4().hex[:6]}"
-    broker.declare(sluice.topology(broker.amqp_url, prefix, "quorum"))
-    try:
-        with ingest.producer_service(broker, prefix) as (url, pid):
-            spy = subprocess.Popen([*record, "--duration", str(max(1, round(seconds))), "--pid", str(pid)],
-                                   stdout=subprocess.DEVNULL)
-            report = ingest.wrk(url, connections=16, batch=1, seconds=seconds)
-            returncode = spy.wait(timeout=seconds + 60)
-        print(f"sluice ingest: {report['requests'] / report['seconds']:,.0f} requests/s over 16 connections, "
-              f"p50 {report['p50_ms']:.1f} ms, p99 {report['p99_ms']:.1f} ms", file=sys.stderr)
-        return returncode
-    finally:
-        broker.delete_prefix(prefix)
+    with ingest.producer_service(broker, prefix) as (url, pid):
+        spy = subprocess.Popen([*record, "--duration", str(max(1, round(seconds))), "--pid", str(pid)],
+                               stdout=subprocess.DEVNULL)
+        report = ingest.wrk(url, connections=16, batch=1, seconds=seconds)
+        returncode = spy.wait(timeout=seconds + 60)
+    print(f"sluice ingest: {report['requests'] / report['seconds']:,.0f} requests/s over 16 connections, "
+          f"p50 {report['p50_ms']:.1f} ms, p99 {report['p99_ms']:.1f} ms", file=sys.stderr)
+    return returncode
 
 
 if __name__ == "__main__":

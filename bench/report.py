@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bench.ingest import FASTAPI, HALF_RATE_CASE, SLUICE, IngestRow
 from bench.runner import Measurement, Startup
+from bench.workload import median_run
 
 __all__ = ["Summary", "Target", "markdown", "plot", "summarize", "update_readme"]
 
@@ -57,19 +58,14 @@ class Summary:
     ingest: list[IngestRow] = field(default_factory=list)
 
 
-def _median(rows: list[Measurement]) -> Measurement:
-    """The repeat with the median rate (its CPU, RSS and latency come with it)."""
-    ordered = sorted(rows, key=lambda m: m.rate)
-    return ordered[(len(ordered) - 1) // 2]
-
-
 def summarize(measurements: Iterable[Measurement], startup: Startup | None, conditions: str,
               ingest: Iterable[IngestRow] = ()) -> Summary:
     """Group the repeats, take medians and check every target (the ingest's too, when measured)."""
     groups: dict[tuple[str, str, str], list[Measurement]] = {}
     for m in measurements:
         groups.setdefault((m.scenario, m.contender, m.queue_type), []).append(m)
-    medians = {key: _median(rows) for key, rows in groups.items()}
+    # The repeat with the median rate: its CPU, RSS and latency come with it.
+    medians = {key: median_run(rows, lambda m: m.rate) for key, rows in groups.items()}
     rows = list(ingest)
     targets = _targets(medians, startup) + (_ingest_targets(rows) if rows else [])
     return Summary(medians, [m for rows in groups.values() for m in rows], targets, startup, conditions, rows)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import resource
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-__all__ = ["READING", "BODY", "Meter", "Report", "Tally", "paced_chunks", "stamp", "stamp_age"]
+_Run = TypeVar("_Run")
+
+__all__ = ["READING", "BODY", "Meter", "Report", "Tally", "median_run", "paced_chunks", "stamp", "stamp_age"]
 
 #: The event every contender moves: a valid ``sensor.reading`` (sluice validates it against its schema).
 READING: dict[str, Any] = {
@@ -50,6 +52,11 @@ def paced_chunks(n: int, rate: float | None, chunk: int = CHUNK) -> Iterator[ran
             if delay > 0:
                 time.sleep(delay)
         yield range(first, min(first + chunk, n))
+
+
+def median_run(runs: Sequence[_Run], key: Callable[[_Run], float]) -> _Run:
+    """The run whose ``key`` is the median (the lower of the two middle ones for an even count)."""
+    return sorted(runs, key=key)[(len(runs) - 1) // 2]
 
 
 def _cpu_seconds() -> float:
